@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from recengine import atomic
 from recengine.data.report import LoadReport
@@ -59,10 +61,30 @@ def _check_file(path: Path) -> None:
         raise InputError("is a directory where a file was expected", path=path)
 
 
-def _read_lines(path: Path, report: LoadReport) -> tuple[list[str], list[int]]:
-    """Decode ``path`` as UTF-8 and split it into lines; returns the kept lines and their 1-based numbers.
+class _Problems:
+    """Problems of one file, flushed to the report in line order (so ``strict`` names the first bad line)."""
 
-    Lines with non-UTF-8 bytes or over :data:`MAX_LINE_BYTES` are problems (skipped, or raised when strict).
+    def __init__(self, path: Path, report: LoadReport):
+        self.path, self.report, self.items = path, report, []
+
+    def add(self, line: int, kind: str, message: str) -> None:
+        self.items.append((line, kind, message))
+
+    def flush(self) -> None:
+        for line, kind, message in sorted(self.items, key=lambda item: item[0]):
+            self.report.problem(kind, message, path=self.path, line=line)
+        self.items = []
+
+
+def _read_rows(
+    path: Path, report: LoadReport, n_columns: int, *, what: str = "", rstrip: bool = False
+) -> tuple[list[pa.Array], np.ndarray, _Problems]:
+    """Decode ``path`` as UTF-8 and split it into tab-separated columns.
+
+    Returns the columns of the well-formed rows (Arrow string arrays), their 1-based line numbers and the
+    file's problem list (undecodable, over-long, blank or wrong-width lines are already in it; the caller
+    adds its own and flushes). ``what`` describes the expected columns in messages; ``rstrip`` drops
+    trailing whitespace first. Row handling runs in Arrow kernels: no Python object per field.
     """
     _check_file(path)
     data = path.read_bytes()
@@ -70,52 +92,69 @@ def _read_lines(path: Path, report: LoadReport) -> tuple[list[str], list[int]]:
         raise InputError("file is empty", path=path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    problems = _Problems(path, report)
     raw_lines = data.split(b"\n")
-    if raw_lines and raw_lines[-1] == b"":
+    if raw_lines[-1] == b"":
         raw_lines.pop()
+    del data
+    lengths = np.fromiter(map(len, raw_lines), dtype=np.int64, count=len(raw_lines))
+    for row in np.flatnonzero(lengths > MAX_LINE_BYTES):
+        problems.add(int(row) + 1, "line_too_long", f"line is {lengths[row]:,} bytes long; the limit is {MAX_LINE_BYTES:,}")
+        raw_lines[row] = b""
+    lines: list[str | None] = []
     try:
-        text = data.decode("utf-8")
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        decoded: list[str | None] = lines  # type: ignore[assignment]
+        lines = b"\n".join(raw_lines).decode("utf-8").split("\n")
     except UnicodeDecodeError:
-        decoded = []
         for number, raw in enumerate(raw_lines, start=1):
             try:
-                decoded.append(raw.decode("utf-8"))
+                lines.append(raw.decode("utf-8"))
             except UnicodeDecodeError as exc:
-                report.problem(
-                    "not_utf8",
-                    f"bytes that are not UTF-8 (0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)",
-                    path=path,
-                    line=number,
-                )
-                decoded.append(None)
-    kept: list[str] = []
-    numbers: list[int] = []
-    too_long = max(map(len, raw_lines), default=0) > MAX_LINE_BYTES
-    for number, line in enumerate(decoded, start=1):
-        if line is None:
-            continue
-        if too_long and len(raw_lines[number - 1]) > MAX_LINE_BYTES:
-            report.problem(
-                "line_too_long",
-                f"line is {len(raw_lines[number - 1]):,} bytes long; the limit is {MAX_LINE_BYTES:,}",
-                path=path,
-                line=number,
-            )
-            continue
-        if line.endswith("\r"):
-            line = line[:-1]
-        if not line.strip():
-            report.problem("blank_line", "blank line", path=path, line=number)
-            continue
-        kept.append(line)
-        numbers.append(number)
-    if not kept:
+                problems.add(number, "not_utf8", f"bytes that are not UTF-8 (0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)")
+                lines.append(None)
+    del raw_lines
+    array = pa.array(lines, type=pa.string())
+    del lines
+    if rstrip:
+        array = pc.utf8_rtrim_whitespace(array)
+    elif pc.any(pc.ends_with(array, "\r")).as_py():
+        array = pc.replace_substring_regex(array, "\r$", "")
+    numbers = np.arange(1, len(array) + 1)
+    readable = ~(array.is_null().to_numpy(zero_copy_only=False) | (lengths > MAX_LINE_BYTES))
+    blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(array), ""), False).to_numpy(zero_copy_only=False)
+    for row in np.flatnonzero(blank & readable):
+        problems.add(int(row) + 1, "blank_line", "blank line")
+    parts = pc.split_pattern(array, "\t")
+    widths = pc.fill_null(pc.list_value_length(parts), 0).to_numpy(zero_copy_only=False)
+    wrong = readable & ~blank & (widths != n_columns)
+    for row in np.flatnonzero(wrong):
+        problems.add(int(row) + 1, "wrong_columns", f"expected {n_columns} tab-separated columns{what}, found {widths[row]}")
+    keep = readable & ~blank & ~wrong
+    if not keep.any():
+        problems.flush()
         raise InputError("no readable rows", path=path)
-    return kept, numbers
+    parts = parts.filter(pa.array(keep))
+    columns = [pc.list_element(parts, i) for i in range(n_columns)]
+    return columns, numbers[keep], problems
+
+
+def _strings(column: pa.Array) -> np.ndarray:
+    """An Arrow string column as a numpy object array."""
+    return column.to_numpy(zero_copy_only=False).astype(object, copy=False)
+
+
+def _split_tokens(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Space-separated tokens per row: CSR offsets (n+1,) and the flat non-empty tokens."""
+    lists = pc.utf8_split_whitespace(column)
+    flat = pc.list_flatten(lists)
+    offsets = lists.offsets.to_numpy() - lists.offsets[0].as_py()
+    nonempty = pc.not_equal(flat, "").to_numpy(zero_copy_only=False)
+    if nonempty.all():
+        return offsets.astype(np.int64), flat
+    rows = np.repeat(np.arange(len(column)), np.diff(offsets))
+    counts = np.bincount(rows[nonempty], minlength=len(column))
+    ptr = np.zeros(len(column) + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return ptr, flat.filter(pa.array(nonempty))
 
 
 # --------------------------------------------------------------------------- news
@@ -205,58 +244,67 @@ def read_news(path: str | Path, report: LoadReport | None = None) -> News:
     """Read a MIND ``news.tsv``; bad rows are skipped and counted in ``report`` (or raise when strict)."""
     path = Path(path)
     report = report or LoadReport()
-    lines, numbers = _read_lines(path, report)
-    rows: list[list[str]] = []
+    columns, numbers, problems = _read_rows(path, report, len(NEWS_COLUMNS))
+    values = {name: _strings(col) for name, col in zip(NEWS_COLUMNS, columns)}
+    ids = values["news_id"]
+    ok = pc.match_substring_regex(columns[0], r"^\S+$").to_numpy(zero_copy_only=False)
+    for row in np.flatnonzero(~ok):
+        problems.add(numbers[row], "bad_id", f"bad news id {ids[row]!r}")
+    empty_title = pc.equal(pc.utf8_trim_whitespace(columns[3]), "").to_numpy(zero_copy_only=False) & ok
+    for row in np.flatnonzero(empty_title):
+        problems.add(numbers[row], "empty_title", f"article {ids[row]} has an empty title")
+    ok &= ~empty_title
+
+    # Entity columns repeat a lot ("[]" above all): parse each distinct string once.
+    parsed: dict[str, list[dict] | str] = {}
     entities: list[tuple[str, ...]] = []
     labels: dict[str, str] = {}
-    seen: dict[str, tuple[int, int]] = {}  # news_id -> (row, line)
-    for line, number in zip(lines, numbers):
-        parts = line.split("\t")
-        if len(parts) != len(NEWS_COLUMNS):
-            report.problem(
-                "wrong_columns",
-                f"expected {len(NEWS_COLUMNS)} tab-separated columns, found {len(parts)}",
-                path=path,
-                line=number,
-            )
+    for row, (title_raw, abstract_raw) in enumerate(zip(values["title_entities"], values["abstract_entities"])):
+        if not ok[row]:
+            entities.append(())
             continue
-        news_id = parts[0]
-        if not news_id or news_id != news_id.strip() or " " in news_id:
-            report.problem("bad_id", f"bad news id {news_id!r}", path=path, line=number)
-            continue
-        if not parts[3].strip():
-            report.problem("empty_title", f"article {news_id} has an empty title", path=path, line=number)
-            continue
-        try:
-            items = parse_entities(parts[6]) + parse_entities(parts[7])
-        except ValueError as exc:
-            report.problem("bad_entities", f"article {news_id}: {exc}", path=path, line=number)
-            continue
-        if news_id in seen:
-            first_row, first_line = seen[news_id]
-            if rows[first_row] != parts:
-                report.problem(
-                    "duplicate_id",
-                    f"article {news_id} appears again with different content (first at line {first_line})",
-                    path=path,
-                    line=number,
-                )
-            continue
-        ids: list[str] = []
+        items: list[dict] = []
+        for raw in (title_raw, abstract_raw):
+            if raw not in parsed:
+                try:
+                    parsed[raw] = parse_entities(raw)
+                except ValueError as exc:
+                    parsed[raw] = str(exc)
+            result = parsed[raw]
+            if isinstance(result, str):
+                problems.add(numbers[row], "bad_entities", f"article {ids[row]}: {result}")
+                ok[row] = False
+                break
+            items.extend(result)
+        ids_in_row: dict[str, None] = {}
         for item in items:
             wid = item["WikidataId"]
-            if wid not in ids:
-                ids.append(wid)
+            ids_in_row[wid] = None
             label = item.get("Label")
             if isinstance(label, str) and label:
                 labels.setdefault(wid, label)
-        seen[news_id] = (len(rows), number)
-        rows.append(parts)
-        entities.append(tuple(ids))
-    if not rows:
+        entities.append(tuple(ids_in_row))
+
+    frame = pd.DataFrame({name: values[name] for name in NEWS_COLUMNS}, dtype=object)
+    duplicated = frame["news_id"].duplicated().to_numpy() & ok
+    if duplicated.any():
+        first_row = {}
+        for row in np.flatnonzero(ok):
+            first_row.setdefault(ids[row], row)
+        for row in np.flatnonzero(duplicated):
+            first = first_row[ids[row]]
+            if first != row and not frame.iloc[row].equals(frame.iloc[first]):
+                problems.add(
+                    numbers[row],
+                    "duplicate_id",
+                    f"article {ids[row]} appears again with different content (first at line {numbers[first]})",
+                )
+        ok &= ~duplicated
+    problems.flush()
+    if not ok.any():
         raise InputError("no valid article rows", path=path)
-    frame = pd.DataFrame(rows, columns=list(NEWS_COLUMNS), dtype=object)
-    return News(frame, entities, labels)
+    keep = np.flatnonzero(ok)
+    return News(frame.iloc[keep].reset_index(drop=True), [entities[i] for i in keep], labels)
 
 
 def write_news(path: str | Path, news: News) -> None:
@@ -324,8 +372,8 @@ class Behaviors:
     def select(self, rows: np.ndarray) -> "Behaviors":
         """A new Behaviors with the given rows (in that order), sharing the id vocabularies."""
         rows = np.asarray(rows, dtype=np.int64)
-        h_ptr, h_idx = _gather_ranges(self.history_ptr, rows)
-        c_ptr, c_idx = _gather_ranges(self.candidate_ptr, rows)
+        h_ptr, h_idx = gather_ranges(self.history_ptr, rows)
+        c_ptr, c_idx = gather_ranges(self.candidate_ptr, rows)
         return Behaviors(
             impression_ids=self.impression_ids[rows],
             user_index=self.user_index[rows],
@@ -339,8 +387,26 @@ class Behaviors:
             articles=self.articles,
         )
 
+    def compact(self) -> "Behaviors":
+        """The same impressions with ``users`` and ``articles`` reduced to the ids actually referenced."""
+        used_users, user_index = np.unique(self.user_index, return_inverse=True)
+        codes = np.concatenate([self.history, self.candidates])
+        used_articles, article_index = np.unique(codes, return_inverse=True)
+        return Behaviors(
+            impression_ids=self.impression_ids,
+            user_index=user_index.astype(np.int32),
+            users=self.users[used_users],
+            times=self.times,
+            history_ptr=self.history_ptr,
+            history=article_index[: len(self.history)].astype(np.int32),
+            candidate_ptr=self.candidate_ptr,
+            candidates=article_index[len(self.history) :].astype(np.int32),
+            labels=self.labels,
+            articles=self.articles[used_articles],
+        )
 
-def _gather_ranges(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+def gather_ranges(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For CSR offsets ``ptr``, the new offsets and flat indices of ``rows``' ranges, concatenated."""
     starts = ptr[rows]
     lengths = ptr[rows + 1] - starts
@@ -348,22 +414,6 @@ def _gather_ranges(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nd
     np.cumsum(lengths, out=new_ptr[1:])
     flat = np.arange(new_ptr[-1], dtype=np.int64) - np.repeat(new_ptr[:-1] - starts, lengths)
     return new_ptr, flat
-
-
-def _tokens_csr(strings: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Split space-separated strings; returns CSR offsets (n+1,) and the flat tokens.
-
-    Equal strings are split once: in real MIND a user's history repeats on every impression row.
-    """
-    codes, uniques = pd.factorize(pd.Series(strings, dtype=object), sort=False)
-    unique_tokens = [s.split() for s in uniques]
-    unique_lengths = np.fromiter((len(t) for t in unique_tokens), dtype=np.int64, count=len(unique_tokens))
-    unique_ptr = np.zeros(len(unique_tokens) + 1, dtype=np.int64)
-    np.cumsum(unique_lengths, out=unique_ptr[1:])
-    flat_unique = [tok for toks in unique_tokens for tok in toks]
-    ptr, gather = _gather_ranges(unique_ptr, codes.astype(np.int64))
-    flat = np.asarray(flat_unique, dtype=object)[gather] if len(gather) else np.empty(0, dtype=object)
-    return ptr, flat.tolist()
 
 
 def parse_times(values: list[str]) -> np.ndarray:
@@ -401,104 +451,87 @@ def read_behaviors(path: str | Path, report: LoadReport | None = None) -> Behavi
     """Read a MIND ``behaviors.tsv``; bad rows are skipped and counted in ``report`` (or raise when strict)."""
     path = Path(path)
     report = report or LoadReport()
-    lines, numbers = _read_lines(path, report)
-    impression_ids: list[int] = []
-    users: list[str] = []
-    times: list[str] = []
-    histories: list[str] = []
-    impressions: list[list[str]] = []
-    kept_numbers: list[int] = []
-    seen_impressions: dict[int, int] = {}
-    for line, number in zip(lines, numbers):
-        parts = line.split("\t")
-        if len(parts) != BEHAVIOR_COLUMNS:
-            report.problem(
-                "wrong_columns",
-                f"expected {BEHAVIOR_COLUMNS} tab-separated columns, found {len(parts)}",
-                path=path,
-                line=number,
-            )
-            continue
-        imp, user, time, history, items = parts
-        if not imp.isascii() or not imp.isdigit():
-            report.problem("bad_impression_id", f"impression id {imp!r} is not a whole number", path=path, line=number)
-            continue
-        imp_id = int(imp)
-        if imp_id in seen_impressions:
-            report.problem(
-                "duplicate_impression",
-                f"impression id {imp_id} repeats (first at line {seen_impressions[imp_id]})",
-                path=path,
-                line=number,
-            )
-            continue
-        if not user or " " in user:
-            report.problem("bad_user", f"bad user id {user!r}", path=path, line=number)
-            continue
-        tokens = items.split()
-        if not tokens:
-            report.problem("no_candidates", "impression has no candidate articles", path=path, line=number)
-            continue
-        # Fast path: a well-formed labeled token ends in "-0" or "-1".
-        if not all(t[-2:] in ("-0", "-1") and len(t) > 2 for t in tokens):
-            reason = next((r for r in map(_label_problem, tokens) if r), None)
-            if reason is None and len({"-" in t for t in tokens}) > 1:
-                reason = "impression mixes labeled and unlabeled items"
-            if reason:
-                report.problem("bad_label", reason, path=path, line=number)
-                continue
-        seen_impressions[imp_id] = number
-        impression_ids.append(imp_id)
-        users.append(user)
-        times.append(time)
-        histories.append(history)
-        impressions.append(tokens)
-        kept_numbers.append(number)
+    (imp_col, user_col, time_col, history_col, items_col), numbers, problems = _read_rows(path, report, BEHAVIOR_COLUMNS)
+    n = len(numbers)
 
-    parsed_times = parse_times(times)
-    bad_time = np.isnat(parsed_times)
-    if bad_time.any():
-        for row in np.flatnonzero(bad_time):
-            report.problem(
-                "bad_time",
-                f"bad time {times[row]!r} (expected like '11/12/2019 2:14:46 PM')",
-                path=path,
-                line=kept_numbers[row],
+    ok = pc.match_substring_regex(imp_col, r"^[0-9]{1,18}$").to_numpy(zero_copy_only=False)
+    for row in np.flatnonzero(~ok):
+        problems.add(numbers[row], "bad_impression_id", f"impression id {imp_col[row].as_py()!r} is not a whole number")
+    impression_ids = np.zeros(n, dtype=np.int64)
+    impression_ids[ok] = pc.cast(imp_col.filter(pa.array(ok)), pa.int64()).to_numpy()
+    repeated = pd.Series(np.where(ok, impression_ids, -1 - np.arange(n))).duplicated().to_numpy()
+    if repeated.any():
+        first_line = {}
+        for row in np.flatnonzero(ok):
+            first_line.setdefault(impression_ids[row], numbers[row])
+        for row in np.flatnonzero(repeated):
+            problems.add(
+                numbers[row],
+                "duplicate_impression",
+                f"impression id {impression_ids[row]} repeats (first at line {first_line[impression_ids[row]]})",
             )
-        keep = ~bad_time
-        impression_ids = [v for v, k in zip(impression_ids, keep) if k]
-        users = [v for v, k in zip(users, keep) if k]
-        histories = [v for v, k in zip(histories, keep) if k]
-        impressions = [v for v, k in zip(impressions, keep) if k]
-        parsed_times = parsed_times[keep]
-    if not impression_ids:
+        ok &= ~repeated
+
+    bad_user = ~pc.match_substring_regex(user_col, r"^\S+$").to_numpy(zero_copy_only=False) & ok
+    for row in np.flatnonzero(bad_user):
+        problems.add(numbers[row], "bad_user", f"bad user id {user_col[row].as_py()!r}")
+    ok &= ~bad_user
+
+    times = pc.strptime(time_col, format=TIME_FORMAT, unit="s", error_is_null=True)
+    bad_time = times.is_null().to_numpy(zero_copy_only=False) & ok
+    for row in np.flatnonzero(bad_time):
+        problems.add(numbers[row], "bad_time", f"bad time {time_col[row].as_py()!r} (expected like '11/12/2019 2:14:46 PM')")
+    ok &= ~bad_time
+
+    candidate_ptr, tokens = _split_tokens(items_col)
+    counts = np.diff(candidate_ptr)
+    token_rows = np.repeat(np.arange(n), counts)
+    labeled_token = pc.match_substring_regex(tokens, r"^\S+-[01]$").to_numpy(zero_copy_only=False)
+    dashed_token = pc.match_substring(tokens, "-").to_numpy(zero_copy_only=False)
+    labeled_rows = np.bincount(token_rows, weights=labeled_token, minlength=n).astype(np.int64)
+    dashed_rows = np.bincount(token_rows, weights=dashed_token, minlength=n).astype(np.int64)
+    labeled_file = bool(labeled_rows[ok].sum())
+    bad_items = ok & ((counts == 0) | ((labeled_rows != counts) if labeled_file else (dashed_rows > 0)))
+    for row in np.flatnonzero(bad_items):
+        row_tokens = tokens[candidate_ptr[row] : candidate_ptr[row + 1]].to_pylist()
+        if not row_tokens:
+            problems.add(numbers[row], "no_candidates", "impression has no candidate articles")
+            continue
+        reason = next((r for r in map(_label_problem, row_tokens) if r), None)
+        if reason is None:
+            reason = "impression items lack labels (-0/-1) that the rest of the file has" if labeled_file else (
+                "impression items have labels that the rest of the file lacks")
+        problems.add(numbers[row], "bad_label", reason)
+    ok &= ~bad_items
+    problems.flush()
+    if not ok.any():
         raise InputError("no valid impression rows", path=path)
 
-    history_ptr, history_tokens = _tokens_csr(histories)
-    candidate_counts = np.fromiter((len(t) for t in impressions), dtype=np.int64, count=len(impressions))
-    candidate_ptr = np.zeros(len(impressions) + 1, dtype=np.int64)
-    np.cumsum(candidate_counts, out=candidate_ptr[1:])
-    flat_items = [tok for toks in impressions for tok in toks]
-    labeled = flat_items[0][-2:] in ("-0", "-1")
-    if labeled:
-        candidate_tokens = [tok[:-2] for tok in flat_items]
-        labels = np.fromiter((tok[-1] == "1" for tok in flat_items), dtype=np.int8, count=len(flat_items))
+    rows = np.flatnonzero(ok)
+    candidate_ptr, candidate_index = gather_ranges(candidate_ptr, rows)
+    tokens = tokens.take(pa.array(candidate_index))
+    if labeled_file:
+        candidate_tokens = pc.utf8_slice_codeunits(tokens, 0, -2)
+        labels = pc.equal(pc.utf8_slice_codeunits(tokens, -1), "1").to_numpy(zero_copy_only=False).astype(np.int8)
     else:
-        candidate_tokens = flat_items
-        labels = np.full(len(flat_items), UNLABELED, dtype=np.int8)
-    codes, articles = pd.factorize(pd.Series(history_tokens + candidate_tokens, dtype=object), sort=False)
-    user_codes, user_vocab = pd.factorize(pd.Series(users, dtype=object), sort=False)
+        candidate_tokens = tokens
+        labels = np.full(len(tokens), UNLABELED, dtype=np.int8)
+    kept = pa.array(ok)
+    history_ptr, history_tokens = _split_tokens(history_col.filter(kept))
+    encoded = pc.dictionary_encode(pa.concat_arrays([history_tokens, candidate_tokens]))
+    codes = encoded.indices.to_numpy().astype(np.int32)
+    users = pc.dictionary_encode(user_col.filter(kept))
     return Behaviors(
-        impression_ids=np.asarray(impression_ids, dtype=np.int64),
-        user_index=user_codes.astype(np.int32),
-        users=np.asarray(user_vocab, dtype=object),
-        times=parsed_times,
+        impression_ids=impression_ids[rows],
+        user_index=users.indices.to_numpy().astype(np.int32),
+        users=_strings(users.dictionary),
+        times=times.filter(kept).to_numpy(zero_copy_only=False).astype("datetime64[s]"),
         history_ptr=history_ptr,
-        history=codes[: len(history_tokens)].astype(np.int32),
+        history=codes[: len(history_tokens)],
         candidate_ptr=candidate_ptr,
-        candidates=codes[len(history_tokens) :].astype(np.int32),
+        candidates=codes[len(history_tokens) :],
         labels=labels,
-        articles=np.asarray(articles, dtype=object),
+        articles=_strings(encoded.dictionary),
     )
 
 
@@ -556,34 +589,33 @@ def read_entity_vectors(path: str | Path, report: LoadReport | None = None, dim:
     """Read ``entity_embedding.vec`` (WikidataId, then ``dim`` tab-separated floats per line)."""
     path = Path(path)
     report = report or LoadReport()
-    lines, numbers = _read_lines(path, report)
-    ids: list[str] = []
-    rows: list[list[float]] = []
-    seen: set[str] = set()
-    for line, number in zip(lines, numbers):
-        parts = line.rstrip().split("\t")
-        width = len(parts) - 1
-        if width != dim:
-            report.problem("wrong_width", f"entity vector has {width} values, expected {dim}", path=path, line=number)
-            continue
-        entity = parts[0].strip()
-        try:
-            values = [float(v) for v in parts[1:]]
-        except ValueError:
-            report.problem("bad_number", f"entity {entity}: a value is not a number", path=path, line=number)
-            continue
-        if not all(math.isfinite(v) for v in values):
-            report.problem("not_finite", f"entity {entity}: vector contains NaN or Inf", path=path, line=number)
-            continue
-        if entity in seen:
-            report.problem("duplicate_entity", f"entity {entity} appears twice", path=path, line=number)
-            continue
-        seen.add(entity)
-        ids.append(entity)
-        rows.append(values)
-    if not rows:
+    # Published files may end lines with a tab: trailing whitespace is not a column.
+    columns, numbers, problems = _read_rows(path, report, dim + 1, what=f" (an entity id and {dim} values)", rstrip=True)
+    ids = _strings(pc.utf8_trim_whitespace(columns[0]))
+    try:
+        matrix = np.stack([pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False) for col in columns[1:]], axis=1)
+        number_ok = np.ones(len(ids), dtype=bool)
+    except (pa.ArrowInvalid, ValueError):
+        matrix = np.zeros((len(ids), dim))
+        number_ok = np.zeros(len(ids), dtype=bool)
+        for row in range(len(ids)):
+            try:
+                matrix[row] = [float(col[row].as_py()) for col in columns[1:]]
+                number_ok[row] = True
+            except ValueError:
+                problems.add(numbers[row], "bad_number", f"entity {ids[row]}: a value is not a number")
+    finite = np.isfinite(matrix).all(axis=1)
+    for row in np.flatnonzero(number_ok & ~finite):
+        problems.add(numbers[row], "not_finite", f"entity {ids[row]}: vector contains NaN or Inf")
+    ok = number_ok & finite
+    repeated = pd.Series(ids).duplicated().to_numpy() & ok
+    for row in np.flatnonzero(repeated):
+        problems.add(numbers[row], "duplicate_entity", f"entity {ids[row]} appears twice")
+    ok &= ~repeated
+    problems.flush()
+    if not ok.any():
         raise InputError("no valid entity vectors", path=path)
-    return EntityVectors(ids, np.asarray(rows, dtype=np.float32))
+    return EntityVectors(ids[ok].tolist(), matrix[ok].astype(np.float32))
 
 
 def write_entity_vectors(path: str | Path, vectors: EntityVectors) -> None:
@@ -625,7 +657,7 @@ class MindSplit:
             "clicks": clicks if labeled.any() else None,
             "click_rate": round(clicks / int(labeled.sum()), 6) if labeled.any() else None,
             "empty_histories": int((b.history_lengths == 0).sum()),
-            "mean_history_length": round(float(b.history_lengths.mean()), 3),
+            "mean_history_length": round(float(b.history_lengths.mean()), 3) if len(b) else 0.0,
             "missing_article_ids": int((~article_known).sum()),
             "referenced_article_ids": int(len(b.articles)),
             "missing_history_refs": int((~article_known[b.history]).sum()),
