@@ -1,0 +1,1 @@
+"""Evaluation: official MIND ranking metrics (:mod:`recengine.eval.metrics`), slices and comparisons."""
