@@ -1,0 +1,100 @@
+"""Train a run end to end, or evaluate a saved one: what the CLI, the dashboard and notebooks call."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from recengine.config import RunConfig
+from recengine.data.mind import MindDataset, load_dataset
+from recengine.eval.evaluate import evaluate_interactions
+from recengine.text import TextEmbedder, get_embedder
+from recengine.train.runs import LoadedRun, dataset_fingerprint, load_run, now_iso, save_run, split_view
+from recengine.train.trainer import Prepared, ProgressCallback, Trainer, TrainEvent, TrainResult, prepare, resolve_device
+
+
+@dataclass
+class TrainedRun:
+    result: TrainResult
+    metrics: dict | None  # evaluation on dev: model, random, oracle, slices
+    meta: dict
+    prepared: Prepared
+    path: Path | None
+
+
+def _as_dataset(data: MindDataset | str | Path) -> MindDataset:
+    return data if isinstance(data, MindDataset) else load_dataset(data)
+
+
+def train_run(
+    data: MindDataset | str | Path,
+    config: RunConfig | None = None,
+    *,
+    out: str | Path | None = None,
+    embedder: TextEmbedder | None = None,
+    cache=None,
+    progress: ProgressCallback | None = None,
+) -> TrainedRun:
+    """Prepare, train with early stopping, evaluate on dev (with slices, random and oracle) and save to ``out``."""
+    config = config or RunConfig()
+    config.model.validate()
+    config.train.validate()
+    dataset = _as_dataset(data)
+    started = time.perf_counter()
+    prepared = prepare(dataset, config, embedder=embedder, cache=cache, progress=progress)
+    trainer = Trainer(prepared, config, progress=progress)
+    result = trainer.fit()
+    metrics = None
+    if prepared.dev is not None:
+        if progress:
+            progress(TrainEvent("prepare", message="evaluating on dev"))
+        metrics = evaluate_interactions(trainer.evaluation_model(), prepared.dev, truth=prepared.truth, seed=config.train.seed)
+    meta = {
+        "mode": "full",
+        "parent": None,
+        "created_at": now_iso(),
+        "last_update": now_iso(),
+        "samples_seen": result.samples_seen,
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "train_seconds": round(time.perf_counter() - started, 2),
+        "device": resolve_device(config.train.device),
+        "dataset": {"root": str(Path(dataset.root).resolve()), "fingerprint": dataset_fingerprint(dataset.root)},
+        "warnings": prepared.warnings,
+    }
+    if out is not None:
+        save_run(out, result.recommender, meta=meta, history=result.history, metrics=metrics)
+    if progress:
+        progress(TrainEvent("done", epoch=result.best_epoch, metrics=metrics and metrics["model"]))
+    return TrainedRun(result, metrics, meta, prepared, Path(out) if out is not None else None)
+
+
+def evaluate_run(
+    run: LoadedRun | str | Path,
+    data: MindDataset | str | Path | None = None,
+    *,
+    split: str = "dev",
+    embedder: TextEmbedder | None = None,
+    cache=None,
+    seed: int = 0,
+) -> dict:
+    """Evaluate a saved run on a split: ``{"model", "random", "oracle", "slices", "baselines"}``."""
+    dataset = _as_dataset(data) if data is not None else None
+    loaded = run if isinstance(run, LoadedRun) else load_run(run, dataset=dataset, embedder=embedder, cache=cache)
+    dataset = dataset or loaded.dataset
+    recommender = loaded.recommender
+    embedder = embedder or get_embedder(recommender.config.model.embedder)
+    catalog, inter, truth = split_view(
+        recommender.catalog,
+        recommender.users,
+        dataset,
+        split,
+        embedder=embedder,
+        cache=cache,
+        with_times=recommender.config.model.user_encoder == "transformer",
+    )
+    from recengine.model.recommender import Recommender
+
+    extended = Recommender(recommender.config, catalog, recommender.users, recommender.net, str(recommender.device))
+    return evaluate_interactions(extended, inter, truth=truth, seed=seed)

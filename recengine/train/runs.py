@@ -1,0 +1,206 @@
+"""Run folders: config, weights (safetensors), id maps, per-epoch history, metrics and metadata.
+
+A run is written to a staging folder and renamed into place, so a crash mid-save
+leaves the previous run intact. Loading never unpickles anything: weights are
+safetensors, everything else JSON.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from recengine import atomic
+from recengine.config import RUN_FORMAT_VERSION, RunConfig
+from recengine.data.mind import BEHAVIORS_FILE, NEWS_FILE, MindDataset, News, load_dataset
+from recengine.errors import InputError, RecengineError, RunFormatError
+from recengine.eval.evaluate import align_truth
+from recengine.model.catalog import Catalog, IdMap
+from recengine.model.interactions import Interactions, attach_history_times, build_interactions, click_log
+from recengine.model.network import RecommenderNet
+from recengine.model.recommender import Recommender
+from recengine.text import TextEmbedder, get_embedder
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.safetensors"
+ID_MAPS_FILE = "id_maps.json"
+HISTORY_FILE = "history.json"
+METRICS_FILE = "metrics.json"
+META_FILE = "meta.json"
+REQUIRED_FILES = (CONFIG_FILE, WEIGHTS_FILE, ID_MAPS_FILE, META_FILE)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def dataset_fingerprint(root: str | Path) -> str:
+    """SHA-256 over the train split's news.tsv and behaviors.tsv: tells whether a run's data changed."""
+    digest = hashlib.sha256()
+    root = Path(root)
+    train = root / "train" if (root / "train").is_dir() else root
+    for name in (NEWS_FILE, BEHAVIORS_FILE):
+        with open(train / name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class LoadedRun:
+    path: Path
+    recommender: Recommender
+    meta: dict
+    history: list[dict]
+    metrics: dict | None
+    dataset: MindDataset
+
+
+def save_run(
+    path: str | Path,
+    recommender: Recommender,
+    *,
+    meta: dict,
+    history: list[dict],
+    metrics: dict | None,
+) -> None:
+    """Write the run folder atomically (staging folder, then one rename)."""
+    state = {k: v.detach().cpu().contiguous() for k, v in recommender.net.state_dict().items()}
+    full_meta = {
+        **meta,
+        "format_version": RUN_FORMAT_VERSION,
+        "n_articles": len(recommender.catalog),
+        "n_users": len(recommender.users),
+        "text": recommender.catalog.text_info,
+        "graph": recommender.catalog.graph.stats(),
+    }
+    with atomic.replace_dir(path) as staging:
+        atomic.write_json(staging / CONFIG_FILE, recommender.config.to_dict())
+        save_file(state, str(staging / WEIGHTS_FILE))
+        atomic.write_json(staging / ID_MAPS_FILE, {"articles": recommender.catalog.articles.ids, "users": recommender.users.ids})
+        atomic.write_json(staging / HISTORY_FILE, history)
+        atomic.write_json(staging / METRICS_FILE, metrics)
+        atomic.write_json(staging / META_FILE, full_meta)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunFormatError(f"{path}: not valid JSON ({exc})") from None
+
+
+def read_run_files(path: str | Path) -> tuple[RunConfig, dict, dict]:
+    """Config, meta and id maps of a run folder, checked; raises RunFormatError naming what is wrong."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RunFormatError(f"{path}: no such run folder")
+    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    if missing:
+        raise RunFormatError(f"{path}: incomplete run folder, missing {', '.join(missing)}")
+    config = RunConfig.from_dict(_read_json(path / CONFIG_FILE), source=str(path / CONFIG_FILE))
+    meta = _read_json(path / META_FILE)
+    if not isinstance(meta, dict) or meta.get("format_version", 0) > RUN_FORMAT_VERSION:
+        raise RunFormatError(f"{path / META_FILE}: written by a newer recengine; upgrade to load this run")
+    maps = _read_json(path / ID_MAPS_FILE)
+    if not isinstance(maps, dict) or not isinstance(maps.get("articles"), list) or not isinstance(maps.get("users"), list):
+        raise RunFormatError(f"{path / ID_MAPS_FILE}: expected lists 'articles' and 'users'")
+    return config, meta, maps
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise RunFormatError(f"{path}: weights are damaged or truncated ({exc})") from None
+
+
+def catalog_for(dataset: MindDataset, article_ids: list[str], config: RunConfig, embedder: TextEmbedder, cache=None) -> Catalog:
+    """The catalogue a run trained on, rebuilt in the saved row order from the dataset's articles."""
+    news = dataset.news
+    rows = [news.position.get(a, -1) for a in article_ids]
+    missing = [a for a, r in zip(article_ids, rows) if r < 0]
+    if missing:
+        raise RunFormatError(
+            f"the run's dataset {dataset.root} no longer has {len(missing):,} of its articles (e.g. {missing[0]})"
+        )
+    subset = News(news.frame.iloc[rows].reset_index(drop=True), [news.entities[r] for r in rows], news.entity_labels)
+    catalog = Catalog.build(
+        subset, embedder, fields=config.model.text_fields, entity_vectors=dataset.entity_vectors, cache=cache
+    )
+    catalog.note_first_seen(dataset.train.behaviors)
+    return catalog
+
+
+def load_run(
+    path: str | Path,
+    *,
+    dataset: MindDataset | None = None,
+    embedder: TextEmbedder | None = None,
+    cache=None,
+    device: str = "cpu",
+) -> LoadedRun:
+    """Load a run folder: check every piece, rebuild the catalogue from its dataset, load the weights."""
+    path = Path(path)
+    config, meta, maps = read_run_files(path)
+    if dataset is None:
+        root = (meta.get("dataset") or {}).get("root")
+        if not root or not Path(root).is_dir():
+            raise RunFormatError(f"{path}: the run's dataset folder {root!r} is not there; pass the dataset explicitly")
+        dataset = load_dataset(root)
+    embedder = embedder or get_embedder(config.model.embedder)
+    catalog = catalog_for(dataset, maps["articles"], config, embedder, cache)
+    users = IdMap(maps["users"])
+    state = load_weights(path / WEIGHTS_FILE)
+    net = RecommenderNet(
+        config.model,
+        n_articles=len(catalog),
+        n_users=max(len(users), 1),
+        text_dim=catalog.text.shape[1],
+        num_entities=catalog.graph.num_entities,
+        entity_dim=catalog.graph.entity_feature_dim,
+    )
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise RunFormatError(f"{path / WEIGHTS_FILE}: weights do not fit this run's config ({str(exc).splitlines()[0]})") from None
+    history = _read_json(path / HISTORY_FILE) if (path / HISTORY_FILE).is_file() else []
+    metrics = _read_json(path / METRICS_FILE) if (path / METRICS_FILE).is_file() else None
+    return LoadedRun(path, Recommender(config, catalog, users, net, device), meta, history, metrics, dataset)
+
+
+def split_view(
+    catalog: Catalog,
+    users: IdMap,
+    dataset: MindDataset,
+    split: str,
+    *,
+    embedder: TextEmbedder,
+    cache=None,
+    with_times: bool = False,
+) -> tuple[Catalog, Interactions, np.ndarray | None]:
+    """A copy of ``catalog`` that also holds ``split``'s unseen articles (added zero-shot), the split's
+    impressions on it, and the truth probabilities when the dataset has them (dev split)."""
+    if split not in dataset.splits:
+        raise InputError(f"dataset {dataset.root} has no {split!r} split (has: {', '.join(dataset.splits)})")
+    part = dataset.splits[split]
+    if not part.behaviors.labeled:
+        raise InputError(f"the {split} split has no click labels to evaluate against", path=part.path)
+    extended = copy.deepcopy(catalog)
+    extended.extend(part.news, embedder, cache=cache)
+    extended.note_first_seen(part.behaviors)
+    inter = build_interactions(part.behaviors, extended, users)
+    if with_times:
+        sources = [inter] if split == "train" else [build_interactions(dataset.train.behaviors, extended, users), inter]
+        attach_history_times(inter, click_log(sources))
+    truth = align_truth(inter, extended, dataset.truth) if dataset.truth is not None and split == "dev" else None
+    return extended, inter, truth

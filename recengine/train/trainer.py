@@ -1,0 +1,408 @@
+"""Training: prepare a dataset, fit the network with early stopping on dev AUC, report progress.
+
+The catalogue the network trains on holds the train split's articles only; dev-only
+articles are appended afterwards (zero-shot, the same path as adding an article), so
+the ``new_articles`` slice measures articles the model never saw.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from recengine.config import RunConfig
+from recengine.data.mind import MindDataset
+from recengine.errors import InputError
+from recengine.model.catalog import UNKNOWN_TIME, Catalog, IdMap
+from recengine.model.interactions import Interactions, attach_history_times, build_interactions, click_log, pad_last
+from recengine.train.runs import split_view
+from recengine.model.network import UNKNOWN_SECONDS, RecommenderNet
+from recengine.model.recommender import Recommender
+from recengine.text import TextEmbedder, get_embedder
+from recengine.train import losses
+
+
+@dataclass
+class TrainEvent:
+    """One progress report: ``kind`` is 'prepare', 'step', 'epoch' or 'done'."""
+
+    kind: str
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps: int = 0
+    loss: float | None = None
+    lr: float | None = None
+    metrics: dict | None = None
+    message: str = ""
+
+
+ProgressCallback = Callable[[TrainEvent], None]
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} asked for, but no CUDA GPU is available")
+    return name
+
+
+# ---------------------------------------------------------------------------------------- preparing
+
+
+@dataclass
+class Prepared:
+    """Everything training and evaluation read, in catalogue coordinates."""
+
+    catalog: Catalog  # the train split's articles: the network trains on these
+    users: IdMap  # users of the train split
+    train: Interactions
+    eval_catalog: Catalog  # catalog + dev-only articles appended
+    dev: Interactions | None
+    truth: np.ndarray | None  # (C_dev,) true click probability per dev candidate, when known
+    embedder: TextEmbedder
+    dataset_root: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare(
+    dataset: MindDataset,
+    config: RunConfig,
+    *,
+    embedder: TextEmbedder | None = None,
+    cache=None,
+    progress: ProgressCallback | None = None,
+) -> Prepared:
+    """Embed the articles, build the catalogue and graph, map impressions onto rows."""
+    model = config.model
+    embedder = embedder or get_embedder(model.embedder)
+    report = progress or (lambda event: None)
+
+    def embedding_progress(done: int, total: int) -> None:
+        report(TrainEvent("prepare", step=done, steps=total, message="embedding article texts"))
+
+    if not dataset.train.behaviors.labeled:
+        raise InputError("the train split has no click labels", path=dataset.train.path)
+    catalog = Catalog.build(
+        dataset.train.news,
+        embedder,
+        fields=model.text_fields,
+        entity_vectors=dataset.entity_vectors,
+        cache=cache,
+        progress=embedding_progress,
+    )
+    catalog.note_first_seen(dataset.train.behaviors)
+    users = IdMap(dataset.train.behaviors.users)
+    train = build_interactions(dataset.train.behaviors, catalog, users)
+    if not (train.labels == 1).any():
+        raise InputError("no train impression has a click on an article of news.tsv", path=dataset.train.path)
+    warnings = [w for w in [catalog.text_info.get("warning")] if w]
+    if train.dropped_candidates:
+        warnings.append(
+            f"{train.dropped_candidates:,} train candidates name articles missing from news.tsv and were ignored"
+        )
+
+    with_times = model.user_encoder == "transformer"
+    if with_times:
+        attach_history_times(train, click_log([train]))
+    eval_catalog, dev, truth = catalog, None, None
+    if dataset.dev is not None and dataset.dev.behaviors.labeled:
+        report(TrainEvent("prepare", message="adding dev-only articles (zero-shot)"))
+        eval_catalog, dev, truth = split_view(
+            catalog, users, dataset, "dev", embedder=embedder, cache=cache, with_times=with_times
+        )
+    return Prepared(catalog, users, train, eval_catalog, dev, truth, embedder, str(dataset.root), warnings)
+
+
+# ---------------------------------------------------------------------------------------- batches
+
+
+class ClickBatches:
+    """Training samples: every click with K non-clicks drawn from the same impression."""
+
+    def __init__(self, inter: Interactions, negatives: int, max_history: int, seed: int, fallback_rows: np.ndarray):
+        self.inter = inter
+        self.negatives = negatives
+        self.max_history = max_history
+        self.seed = seed
+        clicked = inter.labels == 1
+        self.click_rows = inter.candidate_rows[clicked]
+        self.click_articles = inter.candidates[clicked]
+        non_clicks = ~clicked
+        per_row = np.bincount(inter.candidate_rows[non_clicks], minlength=len(inter))
+        self.neg_ptr = np.zeros(len(inter) + 1, dtype=np.int64)
+        np.cumsum(per_row, out=self.neg_ptr[1:])
+        self.neg_articles = inter.candidates[non_clicks]
+        self.fallback_rows = fallback_rows  # for impressions where every candidate was clicked
+
+    def __len__(self) -> int:
+        return len(self.click_rows)
+
+    def epoch_order(self, epoch: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
+        """This rank's share of a fresh permutation of the clicks (same length on every rank)."""
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self))
+        per_rank = math.ceil(len(order) / world_size)
+        order = np.resize(order, per_rank * world_size)  # wraps around so every rank gets a full share
+        return order[rank::world_size]
+
+    def batch(self, samples: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        inter = self.inter
+        rows = self.click_rows[samples]
+        count = self.neg_ptr[rows + 1] - self.neg_ptr[rows]
+        draw = np.floor(rng.random((len(rows), self.negatives)) * np.maximum(count, 1)[:, None]).astype(np.int64)
+        negatives = self.neg_articles[np.minimum(self.neg_ptr[rows][:, None] + draw, len(self.neg_articles) - 1)]
+        if (count == 0).any():
+            lonely = count == 0
+            negatives[lonely] = rng.choice(self.fallback_rows, size=(int(lonely.sum()), self.negatives))
+        history, mask = pad_last(inter.history_ptr, inter.history, rows, self.max_history)
+        if inter.history_times is not None:
+            history_times, _ = pad_last(inter.history_ptr, inter.history_times, rows, self.max_history, pad=UNKNOWN_TIME)
+        else:
+            history_times = np.full(history.shape, UNKNOWN_TIME, dtype=np.int64)
+        return {
+            "history": np.where(mask, history, -1),
+            "mask": mask,
+            "candidates": np.concatenate([self.click_articles[samples][:, None], negatives], axis=1),
+            "user_rows": inter.user_rows[rows],
+            "history_times": np.where(history_times == UNKNOWN_TIME, UNKNOWN_SECONDS, history_times),
+            "now": inter.times[rows],
+        }
+
+
+def to_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in batch.items()}
+
+
+# ---------------------------------------------------------------------------------------- fitting
+
+
+@dataclass
+class TrainResult:
+    recommender: Recommender  # bound to the training catalogue
+    history: list[dict]
+    best_epoch: int
+    samples_seen: int
+    seconds: float
+    stopped_early: bool
+
+
+def _lr_lambda(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule != "cosine":
+            return 1.0
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def _module_groups(net: RecommenderNet) -> dict[str, list[torch.nn.Parameter]]:
+    """Parameters per top-level module, for gradient-norm diagnostics."""
+    groups: dict[str, list[torch.nn.Parameter]] = {}
+    for name, param in net.named_parameters():
+        groups.setdefault(name.split(".")[0], []).append(param)
+    return groups
+
+
+def _grad_norm(params: list[torch.nn.Parameter]) -> float:
+    total = 0.0
+    for p in params:
+        if p.grad is None:
+            continue
+        grad = p.grad.coalesce().values() if p.grad.is_sparse else p.grad
+        total += float(grad.detach().pow(2).sum())
+    return math.sqrt(total)
+
+
+class Trainer:
+    """Fits a :class:`RecommenderNet` on prepared data; reports through ``progress``."""
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        config: RunConfig,
+        *,
+        progress: ProgressCallback | None = None,
+        net: RecommenderNet | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        self.prepared = prepared
+        self.config = config
+        self.progress = progress or (lambda event: None)
+        self.device = torch.device(resolve_device(config.train.device))
+        self.rank, self.world_size = rank, world_size
+        torch.manual_seed(config.train.seed)
+        self.net = net if net is not None else self.new_network()
+
+    def new_network(self) -> RecommenderNet:
+        p = self.prepared
+        net = RecommenderNet(
+            self.config.model,
+            n_articles=len(p.catalog),
+            n_users=max(len(p.users), 1),
+            text_dim=p.catalog.text.shape[1],
+            num_entities=p.catalog.graph.num_entities,
+            entity_dim=p.catalog.graph.entity_feature_dim,
+        )
+        seen = np.zeros(len(p.catalog), dtype=bool)
+        seen[p.train.history] = True
+        seen[p.train.candidates] = True
+        net.article_trained[:] = torch.from_numpy(seen)
+        net.user_trained[:] = True
+        return net.to(self.device)
+
+    def evaluation_model(self) -> Recommender:
+        return Recommender(self.config, self.prepared.eval_catalog, self.prepared.users, self.net, str(self.device))
+
+    def fit(self, *, trainable: Callable[[str], bool] | None = None, lr_scale: float = 1.0) -> TrainResult:
+        """Train for ``config.train.epochs`` epochs, stopping early on dev AUC and restoring the best state.
+
+        ``trainable(name)`` restricts which parameters move (incremental updates); ``lr_scale`` scales the rate.
+        """
+        cfg = self.config.train
+        p = self.prepared
+        net, device = self.net, self.device
+        started = time.perf_counter()
+        batches = ClickBatches(
+            p.train, cfg.negatives, self.config.model.max_history, cfg.seed, np.flatnonzero(net.article_trained.cpu().numpy())
+        )
+        rng = np.random.default_rng([cfg.seed, self.rank, 1])
+        sparse, dense = [], []
+        for name, param in net.named_parameters():
+            if trainable is not None and not trainable(name):
+                param.requires_grad_(False)
+                continue
+            param.requires_grad_(True)
+            is_sparse = name.endswith(("article_ids.weight", "article_bias.weight", "user_ids.weight"))
+            (sparse if is_sparse else dense).append(param)
+        optimizers = []
+        if dense:
+            optimizers.append(torch.optim.AdamW(dense, lr=cfg.lr * lr_scale, weight_decay=cfg.weight_decay))
+        if sparse:
+            # No weight decay and no dense moments: untouched rows stay exactly as they are.
+            optimizers.append(torch.optim.SparseAdam(sparse, lr=cfg.lr * lr_scale))
+        steps_per_epoch = max(1, math.ceil(len(batches) / self.world_size / cfg.batch_size))
+        total = steps_per_epoch * cfg.epochs
+        warmup = int(cfg.warmup * total)
+        if cfg.schedule == "plateau":
+            schedulers = [torch.optim.lr_scheduler.ReduceLROnPlateau(o, mode="max", factor=0.5, patience=0) for o in optimizers]
+            step_schedulers = [torch.optim.lr_scheduler.LambdaLR(o, _lr_lambda("none", warmup, total)) for o in optimizers]
+        else:
+            schedulers = []
+            step_schedulers = [torch.optim.lr_scheduler.LambdaLR(o, _lr_lambda(cfg.schedule, warmup, total)) for o in optimizers]
+        pos_weight = cfg.pos_weight if cfg.pos_weight is not None else float(max(cfg.negatives, 1))
+        groups = _module_groups(net)
+        text = p.catalog.text.to(device)
+        graph = p.catalog.graph.tensors().to(device) if "graph" in net.views else None
+        first_seen_np = np.where(p.catalog.first_seen == UNKNOWN_TIME, UNKNOWN_SECONDS, p.catalog.first_seen)
+        first_seen = torch.from_numpy(first_seen_np).to(device)
+        history: list[dict] = []
+        best_auc, best_epoch, best_state, bad_epochs = -1.0, 0, None, 0
+        samples_seen = 0
+        stopped_early = False
+        model_for_ddp = getattr(self, "ddp_module", None) or net
+        evaluator = self.evaluation_model()
+        for epoch in range(1, cfg.epochs + 1):
+            net.train()
+            order = batches.epoch_order(epoch, self.rank, self.world_size)
+            epoch_loss, epoch_steps = 0.0, 0
+            norms: dict[str, float] = {name: 0.0 for name in groups}
+            epoch_start = time.perf_counter()
+            for step in range(steps_per_epoch):
+                samples = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                if len(samples) == 0:
+                    break
+                batch = to_tensors(batches.batch(samples, rng), device)
+                logits, rows = model_for_ddp(
+                    batch, text, graph, first_seen, self.config.model.id_dropout, in_batch=cfg.loss == "infonce"
+                )
+                loss = self._loss(logits, rows, pos_weight)
+                for o in optimizers:
+                    o.zero_grad(set_to_none=True)
+                loss.backward()
+                for name, params in groups.items():
+                    norms[name] += _grad_norm(params)
+                if cfg.grad_clip > 0 and dense:
+                    torch.nn.utils.clip_grad_norm_(dense, cfg.grad_clip)
+                for o in optimizers:
+                    o.step()
+                for s in step_schedulers:
+                    s.step()
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"training diverged at epoch {epoch}, step {step + 1} (loss {value})")
+                epoch_loss += value
+                epoch_steps += 1
+                samples_seen += len(samples) * self.world_size
+                if step % 10 == 0 or step == steps_per_epoch - 1:
+                    self.progress(TrainEvent("step", epoch, cfg.epochs, step + 1, steps_per_epoch, value, self._lr(optimizers)))
+            evaluator.invalidate()
+            metrics = self._dev_metrics(evaluator)
+            auc = metrics["auc"] if metrics and metrics.get("auc") is not None else -epoch_loss
+            entry = {
+                "epoch": epoch,
+                "train_loss": epoch_loss / max(epoch_steps, 1),
+                "lr": self._lr(optimizers),
+                "dev": metrics,
+                "grad_norms": {name: total / max(epoch_steps, 1) for name, total in norms.items()},
+                "seconds": round(time.perf_counter() - epoch_start, 3),
+                "samples": epoch_steps * cfg.batch_size * self.world_size,
+            }
+            history.append(entry)
+            for s in schedulers:
+                s.step(auc)
+            self.progress(TrainEvent("epoch", epoch, cfg.epochs, steps_per_epoch, steps_per_epoch, entry["train_loss"], entry["lr"], metrics))
+            if auc > best_auc:
+                best_auc, best_epoch, bad_epochs = auc, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            else:
+                bad_epochs += 1
+                if bad_epochs > cfg.patience:
+                    stopped_early = epoch < cfg.epochs
+                    break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        for param in net.parameters():
+            param.requires_grad_(True)
+        result = Recommender(self.config, p.catalog, p.users, net, str(device))
+        return TrainResult(result, history, best_epoch, samples_seen, time.perf_counter() - started, stopped_early)
+
+    def _loss(self, logits: torch.Tensor, rows: torch.Tensor, pos_weight: float) -> torch.Tensor:
+        cfg = self.config.train
+        if cfg.loss == "listwise":
+            return losses.listwise(logits)
+        if cfg.loss == "bce":
+            return losses.bce(logits, pos_weight, cfg.bce_on_probabilities)
+        own = cfg.negatives + 1
+        valid = torch.ones_like(rows, dtype=torch.bool)
+        valid[:, own:] = rows[:, own:] != rows[:, :1]
+        return losses.infonce(logits, valid)
+
+    @staticmethod
+    def _lr(optimizers: list[torch.optim.Optimizer]) -> float | None:
+        return optimizers[0].param_groups[0]["lr"] if optimizers else None
+
+    def _dev_metrics(self, evaluator: Recommender) -> dict | None:
+        dev = self.prepared.dev
+        if dev is None or self.rank != 0:
+            return None
+        limit = self.config.train.eval_impressions
+        if limit and limit < len(dev):
+            dev = dev.select(np.random.default_rng(self.config.train.seed).choice(len(dev), size=limit, replace=False))
+        scores = evaluator.score(dev)
+        from recengine.eval.metrics import mind_metrics_csr
+
+        return mind_metrics_csr(dev.labels, scores, dev.candidate_ptr)
+
+
+def config_summary(config: RunConfig) -> dict:
+    return {"model": asdict(config.model), "train": asdict(config.train)}
