@@ -286,7 +286,8 @@ def read_news(path: str | Path, report: LoadReport | None = None) -> News:
         entities.append(tuple(ids_in_row))
 
     frame = pd.DataFrame({name: values[name] for name in NEWS_COLUMNS}, dtype=object)
-    duplicated = frame["news_id"].duplicated().to_numpy() & ok
+    # Only among valid rows: a valid row must not be dropped as a repeat of an invalid (skipped) one.
+    duplicated = frame["news_id"].where(ok).duplicated().to_numpy() & ok
     if duplicated.any():
         first_row = {}
         for row in np.flatnonzero(ok):
