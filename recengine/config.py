@@ -34,6 +34,9 @@ class ModelConfig:
     gnn_layers: int = 2
     scoring: str = "cosine"
     temperature: float = 0.1  # cosine / tau: tau 0.1 is seeds/001's "x10", 0.5 its "x2"
+    # ReLU on article and user vectors, as the earlier system of seeds/001 had: all-positive vectors make
+    # raw dot products large (its logits of 84-113) and cosine similarities start near 0.5.
+    output_relu: bool = False
     max_history: int = 50
     user_id_dim: int = 16  # the user ID embedding is small: the history carries the user
     id_dropout: float = 0.1  # share of article/user ID vectors replaced by the neutral one in training

@@ -251,6 +251,8 @@ class RecommenderNet(nn.Module):
                 views.append(graph_out[rows])
         stacked = torch.stack([norm(v) for norm, v in zip(self.view_norms, views)], dim=1)
         fused, weights = self.fusion(stacked)
+        if self.config.output_relu:
+            fused = F.relu(fused)
         return fused, weights, bias
 
     # ------------------------------------------------------------------ users and scores
@@ -268,7 +270,8 @@ class RecommenderNet(nn.Module):
 
     def users(self, history, mask, user_rows, history_times, now, drop: float = 0.0) -> torch.Tensor:
         """history (B, L, d) article vectors, mask (B, L), user_rows (B,), times -> (B, d)."""
-        return self.user_encoder(history, mask, self.user_vectors(user_rows, drop), history_times, now)
+        users = self.user_encoder(history, mask, self.user_vectors(user_rows, drop), history_times, now)
+        return F.relu(users) if self.config.output_relu else users
 
     def logits(self, users: torch.Tensor, candidates: torch.Tensor, bias: torch.Tensor, age_seconds: torch.Tensor) -> torch.Tensor:
         """users (B, d), candidates (B, C, d), bias (B, C), age_seconds (B, C) (negative = unknown) -> (B, C)."""
