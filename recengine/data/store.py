@@ -1,0 +1,959 @@
+"""The application's memory: datasets, articles, users, clicks, runs, comparisons and settings in SQLite.
+
+One database file (``Workspace.store_path``) through sqlite-utils, in WAL mode so readers never block
+the writer, with a busy timeout so concurrent writers (dashboard threads, CLI processes) queue instead
+of failing. SQLite connections belong to one thread, so a :class:`Store` opens one per thread, lazily.
+
+Times are stored as ISO 8601 UTC text without an offset (``2019-11-12T14:14:46``, microseconds only
+when non-zero): one fixed layout, so they compare and sort correctly as text. MIND times carry no zone
+and are taken as UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from itertools import islice, repeat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlite_utils import Database
+
+from recengine.data.mind import NEWS_COLUMNS, MindDataset, parse_entities
+from recengine.errors import InputError, RecengineError
+from recengine.workspace import Workspace
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+BATCH_ROWS = 50_000
+WAL_SIZE_LIMIT = 64 << 20
+
+DATASET_SOURCES = ("generated", "imported")
+ARTICLE_SOURCES = ("mind", "added")
+RUN_MODES = ("full", "incremental")
+SCORERS = ("model", "random", "oracle")
+SLICES = ("warm", "new_articles", "cold_users")
+COMPARISON_KEYS = ("fusion", "temperature", "loss", "seed", "auc", "mrr", "ndcg5", "ndcg10")
+COMPARISON_OPTIONAL = ("run_id", "random_auc", "oracle_auc")
+# The evaluation JSON spells these with '@'; comparison rows use plain column names.
+COMPARISON_ALIASES = {"ndcg@5": "ndcg5", "ndcg@10": "ndcg10"}
+
+_SCHEMA = """
+CREATE TABLE datasets (
+    name TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('generated', 'imported')),
+    preset TEXT,
+    seed INTEGER,
+    imported_at TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    fingerprint TEXT NOT NULL
+);
+CREATE TABLE articles (
+    dataset TEXT NOT NULL,
+    news_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    subcategory TEXT NOT NULL,
+    title TEXT NOT NULL,
+    abstract TEXT NOT NULL,
+    url TEXT NOT NULL,
+    title_entities TEXT NOT NULL,
+    abstract_entities TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('mind', 'added')),
+    added_at TEXT,
+    added_by_run TEXT,
+    PRIMARY KEY (dataset, news_id)
+);
+CREATE INDEX articles_by_source ON articles (dataset, source);
+CREATE TABLE users (
+    dataset TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    impressions INTEGER NOT NULL,
+    in_train INTEGER NOT NULL CHECK (in_train IN (0, 1)),
+    PRIMARY KEY (dataset, user_id)
+) WITHOUT ROWID;
+CREATE TABLE histories (
+    dataset TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    news_id TEXT NOT NULL,
+    PRIMARY KEY (dataset, user_id, position)
+) WITHOUT ROWID;
+CREATE TABLE clicks (
+    dataset TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    news_id TEXT NOT NULL,
+    time TEXT NOT NULL,
+    impression_id INTEGER,
+    split TEXT,
+    source TEXT NOT NULL CHECK (source IN ('impression', 'live')),
+    PRIMARY KEY (dataset, user_id, news_id, time)
+) WITHOUT ROWID;
+CREATE INDEX clicks_by_article ON clicks (dataset, news_id, time);
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    dataset TEXT NOT NULL,
+    path TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    mode TEXT NOT NULL CHECK (mode IN ('full', 'incremental')),
+    parent TEXT,
+    status TEXT NOT NULL,
+    config TEXT NOT NULL,
+    metrics TEXT
+);
+CREATE INDEX runs_by_dataset ON runs (dataset, created_at);
+CREATE TABLE run_metrics (
+    run_id TEXT NOT NULL,
+    scorer TEXT NOT NULL,
+    slice TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, scorer, slice, metric)
+) WITHOUT ROWID;
+CREATE TABLE comparisons (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    grid TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE TABLE comparison_results (
+    id INTEGER PRIMARY KEY,
+    comparison_id INTEGER NOT NULL,
+    fusion TEXT NOT NULL,
+    temperature REAL NOT NULL,
+    loss TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    run_id TEXT,
+    auc REAL,
+    mrr REAL,
+    ndcg5 REAL,
+    ndcg10 REAL,
+    random_auc REAL,
+    oracle_auc REAL,
+    extra TEXT NOT NULL,
+    UNIQUE (comparison_id, fusion, temperature, loss, seed)
+);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+TABLES = (
+    "datasets",
+    "articles",
+    "users",
+    "histories",
+    "clicks",
+    "runs",
+    "run_metrics",
+    "comparisons",
+    "comparison_results",
+    "settings",
+)
+_DATASET_TABLES = ("articles", "users", "histories", "clicks")
+_ARTICLE_COLUMNS = (*NEWS_COLUMNS, "source", "added_at", "added_by_run")
+
+# A user first seen through a live click has no impressions and is not in train; a user who
+# already exists keeps the earlier of the two first-seen times.
+_UPSERT_LIVE_USER = """
+INSERT INTO users (dataset, user_id, first_seen, impressions, in_train) {rows}
+ON CONFLICT (dataset, user_id) DO UPDATE SET first_seen = MIN(first_seen, excluded.first_seen)
+"""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _iso(moment: datetime) -> str:
+    """``moment`` as stored: UTC, no offset; a naive datetime is taken as UTC already."""
+    if not isinstance(moment, datetime):
+        raise InputError(f"expected a datetime, got {type(moment).__name__}")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat()
+
+
+def _now() -> str:
+    return _iso(datetime.now(UTC))
+
+
+def _json_default(value: Any) -> Any:
+    # Metrics and configs often carry numpy scalars or paths; store them as plain JSON.
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+
+
+def _to_json(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{what} cannot be stored as JSON: {exc}") from None
+
+
+def _check_id(value: Any, what: str) -> str:
+    """An identifier: a non-empty string without whitespace (MIND ids are single tokens)."""
+    if not isinstance(value, str) or not value or value != "".join(value.split()):
+        raise InputError(f"bad {what} {value!r}: expected a non-empty string without spaces")
+    return value
+
+
+def _check_limit(limit: Any) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 0:
+        raise InputError(f"limit must be a whole number >= 0, got {limit!r}")
+    return int(limit)
+
+
+def _number(value: Any, what: str) -> float | None:
+    """A metric value for a REAL column; None and NaN become NULL."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{what} must be a number, got {value!r}")
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _insert_frame(
+    conn: sqlite3.Connection,
+    table: str,
+    dataset: str,
+    frame: pd.DataFrame,
+    constants: dict[str, Any] | None = None,
+    *,
+    verb: str = "INSERT",
+) -> None:
+    """Insert ``frame``'s rows under ``dataset`` (plus constant columns) with executemany, in batches.
+
+    Batches bound the memory: only one batch of row tuples exists at a time.
+    """
+    constants = constants or {}
+    columns = ["dataset", *frame.columns, *constants]
+    sql = f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    rows = zip(
+        repeat(dataset, len(frame)), *(frame[c].tolist() for c in frame.columns), *map(repeat, constants.values())
+    )
+    while batch := list(islice(rows, BATCH_ROWS)):
+        conn.executemany(sql, batch)
+
+
+# --------------------------------------------------------------------------- dataset rows
+
+
+def _dataset_rows(dataset: MindDataset) -> dict[str, pd.DataFrame]:
+    """The rows a dataset contributes, column-wise: articles, users, histories and impression clicks."""
+    articles = dataset.news.frame[list(NEWS_COLUMNS)].reset_index(drop=True)
+    impressions: list[pd.DataFrame] = []
+    clicks: list[pd.DataFrame] = []
+    splits = list(dataset.splits.items())
+    for order, (split_name, split) in enumerate(splits):
+        b = split.behaviors
+        times = np.datetime_as_string(b.times, unit="s").astype(object)
+        user_ids = b.impression_user_ids
+        impressions.append(
+            pd.DataFrame(
+                {
+                    "user_id": user_ids,
+                    "time": times,
+                    "split": order,
+                    "row": np.arange(len(b), dtype=np.int64),
+                    "in_train": split_name == "train",
+                }
+            )
+        )
+        clicked = b.labels == 1
+        rows = b.candidate_rows[clicked]
+        clicks.append(
+            pd.DataFrame(
+                {
+                    "user_id": user_ids[rows],
+                    "news_id": b.articles[b.candidates[clicked]],
+                    "time": times[rows],
+                    "impression_id": b.impression_ids[rows],
+                    "split": split_name,
+                }
+            )
+        )
+    impression_frame = pd.concat(impressions, ignore_index=True)
+    users = (
+        impression_frame.groupby("user_id", sort=False)
+        .agg(first_seen=("time", "min"), impressions=("time", "size"), in_train=("in_train", "any"))
+        .reset_index()
+        .sort_values("user_id")
+    )
+    # MIND histories carry no times, so a user's history is the one on their latest impression row
+    # (ties: later split, then later row).
+    latest = impression_frame.sort_values(["time", "split", "row"], kind="stable").drop_duplicates(
+        "user_id", keep="last"
+    )
+    histories: list[pd.DataFrame] = []
+    for order, (_, split) in enumerate(splits):
+        rows = np.sort(latest.loc[latest["split"] == order, "row"].to_numpy())
+        chosen = split.behaviors.select(rows)
+        lengths = chosen.history_lengths
+        histories.append(
+            pd.DataFrame(
+                {
+                    "user_id": np.repeat(chosen.impression_user_ids, lengths),
+                    "position": np.arange(len(chosen.history)) - np.repeat(chosen.history_ptr[:-1], lengths),
+                    "news_id": chosen.articles[chosen.history],
+                }
+            )
+        )
+    click_key = ["user_id", "news_id", "time"]
+    click_frame = pd.concat(clicks, ignore_index=True).drop_duplicates(click_key)
+    # Rows go in primary-key order: appending to a B-tree is several times faster than inserting at random.
+    return {
+        "articles": articles,
+        "users": users.reset_index(drop=True),
+        "histories": pd.concat(histories, ignore_index=True).sort_values(["user_id", "position"], ignore_index=True),
+        "clicks": click_frame.sort_values(click_key, ignore_index=True),
+    }
+
+
+def _fingerprint(tables: dict[str, pd.DataFrame], meta: list) -> str:
+    """A digest of everything an import writes, so importing unchanged data can write nothing."""
+    digest = hashlib.sha256(_to_json(meta, "dataset metadata").encode())
+    for name, frame in tables.items():
+        digest.update(f"{name}:{len(frame)}:{','.join(frame.columns)}".encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- store
+
+
+class Store:
+    """The SQLite store at ``path``. Safe to share between threads: each thread gets its own connection."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[tuple[int, threading.Thread, Database]] = []
+
+    @classmethod
+    def default(cls) -> "Store":
+        """The store of the default workspace (``$RECENGINE_HOME`` or ``./data``)."""
+        return cls(Workspace.default().store_path)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every connection this process opened; the store reopens lazily if used again.
+
+        Call it when no other thread is using the store.
+        """
+        with self._lock:
+            opened, self._opened = self._opened, []
+            self._local = threading.local()
+        pid = os.getpid()
+        for owner, _, db in opened:
+            # A connection inherited through fork belongs to the parent: closing it here could
+            # checkpoint and delete the WAL under the parent's feet.
+            if owner == pid:
+                db.close()
+
+    # ----------------------------------------------------------------- connections
+
+    @property
+    def db(self) -> Database:
+        """This thread's connection (opened, and the schema checked, on first use)."""
+        local = self._local
+        pid = os.getpid()
+        if getattr(local, "pid", None) != pid:
+            db = self._connect()
+            local.db, local.pid = db, pid
+            with self._lock:
+                self._close_finished_threads(pid)
+                self._opened.append((pid, threading.current_thread(), db))
+        return local.db
+
+    def _close_finished_threads(self, pid: int) -> None:
+        """Close the connections of threads that have ended.
+
+        Servers such as Streamlit run each request on a fresh thread. Left to the garbage collector,
+        those connections would stay open for a while: a connection and its statement cache
+        reference each other.
+        """
+        kept = []
+        for owner, thread, db in self._opened:
+            if owner != pid:
+                continue  # inherited through fork: the parent's to close
+            if thread.is_alive():
+                kept.append((owner, thread, db))
+            else:
+                db.close()
+        self._opened = kept
+
+    def _connect(self) -> Database:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: this class opens and ends every transaction itself.
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise RecengineError(f"{self.path}: cannot open the store ({exc})") from None
+        try:
+            db = Database(conn)
+            db.enable_wal()
+            # Safe in WAL mode (a power cut may lose the last commit, never corrupt the file).
+            conn.execute("PRAGMA synchronous = NORMAL")
+            # A large import grows the WAL to the size of what it wrote; give that space back afterwards.
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+            self._migrate(db)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise RecengineError(f"{self.path}: cannot open the store ({exc})") from None
+        except BaseException:
+            conn.close()
+            raise
+        return db
+
+    def _migrate(self, db: Database) -> None:
+        """Create the schema on a new file; refuse a file from a newer recengine."""
+        if self._schema_version(db) == SCHEMA_VERSION:
+            return
+        with self._transaction(db.conn):
+            version = self._schema_version(db)  # another process may have created it meanwhile
+            if version == 0:
+                foreign = sorted(set(db.table_names()) - set(TABLES) - {"sqlite_sequence"})
+                if foreign:
+                    raise RecengineError(
+                        f"{self.path}: is a SQLite database but not a recengine store "
+                        f"(it has tables {', '.join(foreign)})"
+                    )
+                db.executescript(_SCHEMA)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _schema_version(self, db: Database) -> int:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise RecengineError(
+                f"{self.path}: the store was written by a newer recengine (schema version {version}; "
+                f"this one reads up to {SCHEMA_VERSION}); upgrade recengine or use another workspace"
+            )
+        return version
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed on success, rolled back on any exception.
+
+        IMMEDIATE takes the write lock up front (waiting up to the busy timeout): a deferred
+        transaction that reads and then writes fails at once, without waiting, if another
+        connection committed in between.
+        """
+        conn = conn if conn is not None else self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _rows(self, sql: str, params: Iterable = ()) -> list[dict]:
+        return list(self.db.query(sql, list(params)))
+
+    def _frame(self, sql: str, params: Iterable = ()) -> pd.DataFrame:
+        return pd.read_sql_query(sql, self.db.conn, params=list(params))
+
+    @staticmethod
+    def _require_dataset(conn: sqlite3.Connection, name: str) -> None:
+        if conn.execute("SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone() is None:
+            raise InputError(f"unknown dataset {name!r}: import it into the store first")
+
+    # ----------------------------------------------------------------- datasets
+
+    def import_dataset(
+        self,
+        name: str,
+        dataset: MindDataset,
+        *,
+        source: str,
+        preset: str | None = None,
+        seed: int | None = None,
+    ) -> dict:
+        """Import a dataset's articles, users, histories and impression clicks under ``name``, in one transaction.
+
+        Importing unchanged data again writes nothing. Changed data replaces the rows a previous
+        import wrote; articles added and clicks recorded through the store are kept (an added
+        article whose id now appears in the files is replaced by the file's row). Returns counts,
+        ``changed`` and ``added_articles_replaced``.
+        """
+        _check_id(name, "dataset name")
+        if source not in DATASET_SOURCES:
+            raise InputError(f"dataset source must be one of {', '.join(DATASET_SOURCES)}, got {source!r}")
+        if preset is not None and (not isinstance(preset, str) or not preset):
+            raise InputError(f"preset must be a non-empty string, got {preset!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise InputError(f"seed must be a whole number, got {seed!r}")
+        seed = None if seed is None else int(seed)
+        tables = _dataset_rows(dataset)
+        path = str(Path(dataset.root).resolve())
+        counts = {table: len(frame) for table, frame in tables.items()}
+        summary = {
+            **counts,
+            "impressions": sum(len(split.behaviors) for split in dataset.splits.values()),
+            "splits": {split_name: len(split.behaviors) for split_name, split in dataset.splits.items()},
+            "skipped_rows": dataset.report.total_skipped,
+        }
+        fingerprint = _fingerprint(tables, [path, source, preset, seed])
+        with self._transaction() as conn:
+            stored = conn.execute("SELECT fingerprint FROM datasets WHERE name = ?", (name,)).fetchone()
+            if stored is not None and stored[0] == fingerprint:
+                return {"dataset": name, **summary, "changed": False, "added_articles_replaced": 0}
+            replaced = self._replace_dataset_rows(conn, name, tables)
+            conn.execute(
+                """
+                INSERT INTO datasets (name, path, source, preset, seed, imported_at, summary, fingerprint)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET
+                    path = excluded.path, source = excluded.source, preset = excluded.preset,
+                    seed = excluded.seed, imported_at = excluded.imported_at,
+                    summary = excluded.summary, fingerprint = excluded.fingerprint
+                """,
+                (name, path, source, preset, seed, _now(), _to_json(summary, "summary"), fingerprint),
+            )
+        return {"dataset": name, **summary, "changed": True, "added_articles_replaced": replaced}
+
+    @staticmethod
+    def _replace_dataset_rows(conn: sqlite3.Connection, name: str, tables: dict[str, pd.DataFrame]) -> int:
+        """Swap the imported rows of ``name`` for ``tables``; returns how many added articles the files now replace."""
+        added_ids = conn.execute("SELECT news_id FROM articles WHERE dataset = ? AND source = 'added'", (name,))
+        added = {news_id for (news_id,) in added_ids}
+        conn.execute("DELETE FROM articles WHERE dataset = ? AND source = 'mind'", (name,))
+        conn.execute("DELETE FROM clicks WHERE dataset = ? AND source = 'impression'", (name,))
+        conn.execute("DELETE FROM users WHERE dataset = ?", (name,))
+        conn.execute("DELETE FROM histories WHERE dataset = ?", (name,))
+
+        # Replacing: an added article whose id now appears in the files, and a live click at the very
+        # instant of an impression click, give way to the file's row.
+        _insert_frame(conn, "articles", name, tables["articles"], {"source": "mind"}, verb="INSERT OR REPLACE")
+        _insert_frame(conn, "users", name, tables["users"])
+        _insert_frame(conn, "histories", name, tables["histories"])
+        _insert_frame(conn, "clicks", name, tables["clicks"], {"source": "impression"}, verb="INSERT OR REPLACE")
+        # Users known only through live clicks survive the reimport.
+        conn.execute(
+            _UPSERT_LIVE_USER.format(
+                rows="SELECT dataset, user_id, MIN(time), 0, 0 FROM clicks "
+                "WHERE dataset = ? AND source = 'live' GROUP BY user_id"
+            ),
+            (name,),
+        )
+        return len(added.intersection(tables["articles"]["news_id"].tolist()))
+
+    def datasets(self) -> list[dict]:
+        """Every imported dataset, by name."""
+        return [self._dataset_dict(row) for row in self._rows("SELECT * FROM datasets ORDER BY name")]
+
+    def dataset(self, name: str) -> dict | None:
+        """One dataset's record (``summary`` parsed), or None."""
+        rows = self._rows("SELECT * FROM datasets WHERE name = ?", (name,))
+        return self._dataset_dict(rows[0]) if rows else None
+
+    @staticmethod
+    def _dataset_dict(row: dict) -> dict:
+        row["summary"] = json.loads(row["summary"])
+        return row
+
+    def delete_dataset(self, name: str) -> None:
+        """Forget a dataset and every article, user, history and click stored under it (runs stay)."""
+        with self._transaction() as conn:
+            for table in _DATASET_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE dataset = ?", (name,))
+            conn.execute("DELETE FROM datasets WHERE name = ?", (name,))
+
+    # ----------------------------------------------------------------- articles
+
+    def articles(self, dataset: str, source: str | None = None) -> pd.DataFrame:
+        """A dataset's articles (MIND columns plus source, added_at, added_by_run), imported first, then added."""
+        if source is not None and source not in ARTICLE_SOURCES:
+            raise InputError(f"article source must be one of {', '.join(ARTICLE_SOURCES)}, got {source!r}")
+        where, params = "dataset = ?", [dataset]
+        if source is not None:
+            where, params = where + " AND source = ?", [dataset, source]
+        return self._frame(f"SELECT {', '.join(_ARTICLE_COLUMNS)} FROM articles WHERE {where} ORDER BY rowid", params)
+
+    def article(self, dataset: str, news_id: str) -> dict | None:
+        """One article as a dict, or None."""
+        rows = self._rows(
+            f"SELECT {', '.join(_ARTICLE_COLUMNS)} FROM articles WHERE dataset = ? AND news_id = ?", (dataset, news_id)
+        )
+        return rows[0] if rows else None
+
+    def add_article(self, dataset: str, row: dict, *, run_id: str | None = None) -> None:
+        """Add an article to a dataset (source 'added'). ``row`` has the MIND columns; news_id and title are required.
+
+        Raises InputError when the id exists in the dataset, the title is empty or a field is malformed.
+        """
+        unknown = sorted(set(row) - set(NEWS_COLUMNS))
+        if unknown:
+            raise InputError(f"unknown article fields {', '.join(unknown)}; expected {', '.join(NEWS_COLUMNS)}")
+        values = {column: row.get(column, "") for column in NEWS_COLUMNS}
+        for column in ("title_entities", "abstract_entities"):
+            if isinstance(values[column], (list, tuple)):
+                values[column] = _to_json(list(values[column]), column)
+        for column, value in values.items():
+            if not isinstance(value, str):
+                raise InputError(f"article field {column} must be text, got {type(value).__name__}")
+            # The store's articles are written back as MIND TSV, one article per line.
+            if any(ch in value for ch in "\t\r\n"):
+                raise InputError(f"article field {column} contains a tab or line break")
+        news_id = _check_id(values["news_id"], "news id")
+        if not values["title"].strip():
+            raise InputError(f"article {news_id} has an empty title")
+        for column in ("title_entities", "abstract_entities"):
+            try:
+                parse_entities(values[column])
+            except ValueError as exc:
+                raise InputError(f"article {news_id}: {column}: {exc}") from None
+        if run_id is not None:
+            _check_id(run_id, "run id")
+        with self._transaction() as conn:
+            self._require_dataset(conn, dataset)
+            exists = conn.execute(
+                "SELECT source FROM articles WHERE dataset = ? AND news_id = ?", (dataset, news_id)
+            ).fetchone()
+            if exists is not None:
+                raise InputError(f"article {news_id} already exists in dataset {dataset!r} ({exists[0]})")
+            conn.execute(
+                f"INSERT INTO articles (dataset, {', '.join(_ARTICLE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * (1 + len(_ARTICLE_COLUMNS)))})",
+                (dataset, *(values[c] for c in NEWS_COLUMNS), "added", _now(), run_id),
+            )
+
+    def added_articles(self, dataset: str) -> pd.DataFrame:
+        """Articles added through the store, oldest first."""
+        return self.articles(dataset, source="added")
+
+    # ----------------------------------------------------------------- users and clicks
+
+    def record_click(self, dataset: str, user_id: str, news_id: str, time: datetime | None = None) -> None:
+        """Record a live click (default time: now). A user seen for the first time becomes a known user.
+
+        The same click (user, article, instant) recorded twice is kept once.
+        """
+        _check_id(user_id, "user id")
+        _check_id(news_id, "news id")
+        stamp = _now() if time is None else _iso(time)
+        with self._transaction() as conn:
+            self._require_dataset(conn, dataset)
+            if conn.execute(
+                "SELECT 1 FROM articles WHERE dataset = ? AND news_id = ?", (dataset, news_id)
+            ).fetchone() is None:
+                raise InputError(f"unknown article {news_id!r} in dataset {dataset!r}")
+            conn.execute(
+                "INSERT OR IGNORE INTO clicks (dataset, user_id, news_id, time, source) VALUES (?, ?, ?, ?, 'live')",
+                (dataset, user_id, news_id, stamp),
+            )
+            conn.execute(_UPSERT_LIVE_USER.format(rows="VALUES (?, ?, ?, 0, 0)"), (dataset, user_id, stamp))
+
+    def user_history(self, dataset: str, user_id: str, limit: int = 50) -> list[str]:
+        """The user's MIND history, then their clicks in time order; each article once, at its latest occurrence.
+
+        Returns the last ``limit`` ids, oldest first.
+        """
+        limit = _check_limit(limit)
+        rows = self.db.execute(
+            """
+            SELECT news_id FROM (
+                SELECT news_id, 0 AS part, '' AS time, position FROM histories WHERE dataset = ? AND user_id = ?
+                UNION ALL
+                SELECT news_id, 1, time, 0 FROM clicks WHERE dataset = ? AND user_id = ?
+            ) ORDER BY part, time, position, news_id
+            """,
+            (dataset, user_id, dataset, user_id),
+        ).fetchall()
+        seen: set[str] = set()
+        latest_first: list[str] = []
+        for (news_id,) in reversed(rows):
+            if news_id not in seen:
+                seen.add(news_id)
+                latest_first.append(news_id)
+        return latest_first[:limit][::-1]
+
+    def user_exists(self, dataset: str, user_id: str) -> bool:
+        """Whether the user has an impression or a live click in the dataset."""
+        row = self.db.execute("SELECT 1 FROM users WHERE dataset = ? AND user_id = ?", (dataset, user_id)).fetchone()
+        return row is not None
+
+    def users(self, dataset: str) -> pd.DataFrame:
+        """user_id, first_seen, impressions, in_train (bool) for every known user of the dataset."""
+        frame = self._frame(
+            "SELECT user_id, first_seen, impressions, in_train FROM users WHERE dataset = ? ORDER BY user_id",
+            (dataset,),
+        )
+        frame["in_train"] = frame["in_train"].astype(bool)
+        return frame
+
+    def popular_articles(self, dataset: str, since: datetime | None = None, limit: int = 100) -> pd.DataFrame:
+        """news_id and clicks (impression and live) since ``since``, most clicked first."""
+        limit = _check_limit(limit)
+        where, params = "dataset = ?", [dataset]
+        if since is not None:
+            where, params = where + " AND time >= ?", [dataset, _iso(since)]
+        return self._frame(
+            f"SELECT news_id, COUNT(*) AS clicks FROM clicks WHERE {where} "
+            "GROUP BY news_id ORDER BY clicks DESC, news_id LIMIT ?",
+            [*params, limit],
+        )
+
+    # ----------------------------------------------------------------- runs
+
+    def register_run(
+        self,
+        run_id: str,
+        *,
+        dataset: str,
+        path: str | Path,
+        mode: str,
+        parent: str | None = None,
+        config: dict,
+        metrics: dict | None = None,
+        status: str = "complete",
+    ) -> None:
+        """Record a run, or update it (created_at kept; ``metrics=None`` keeps stored metrics)."""
+        _check_id(run_id, "run id")
+        _check_id(dataset, "dataset name")
+        if mode not in RUN_MODES:
+            raise InputError(f"run mode must be one of {', '.join(RUN_MODES)}, got {mode!r}")
+        if not isinstance(status, str) or not status:
+            raise InputError(f"run status must be a non-empty string, got {status!r}")
+        if parent is not None:
+            _check_id(parent, "parent run id")
+        config_json = _to_json(config, "run config")
+        metric_rows = _metric_rows(metrics) if metrics is not None else None
+        with self._transaction() as conn:
+            conn.execute(
+                """
+                INSERT INTO runs (run_id, dataset, path, created_at, mode, parent, status, config, metrics)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)
+                ON CONFLICT (run_id) DO UPDATE SET
+                    dataset = excluded.dataset, path = excluded.path, mode = excluded.mode,
+                    parent = excluded.parent, status = excluded.status, config = excluded.config
+                """,
+                (run_id, dataset, str(path), _now(), mode, parent, status, config_json),
+            )
+            if metric_rows is not None:
+                self._write_metrics(conn, run_id, metrics, metric_rows)
+
+    def set_run_metrics(self, run_id: str, metrics: dict) -> None:
+        """Store a run's evaluation JSON and its long-format rows (replacing earlier ones)."""
+        rows = _metric_rows(metrics)
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+                raise InputError(f"unknown run {run_id!r}: register it first")
+            self._write_metrics(conn, run_id, metrics, rows)
+
+    @staticmethod
+    def _write_metrics(conn: sqlite3.Connection, run_id: str, metrics: dict, rows: list[tuple]) -> None:
+        conn.execute("UPDATE runs SET metrics = ? WHERE run_id = ?", (_to_json(metrics, "metrics"), run_id))
+        conn.execute("DELETE FROM run_metrics WHERE run_id = ?", (run_id,))
+        conn.executemany(
+            "INSERT INTO run_metrics (run_id, scorer, slice, metric, value) VALUES (?, ?, ?, ?, ?)",
+            [(run_id, *row) for row in rows],
+        )
+
+    def runs(self, dataset: str | None = None) -> list[dict]:
+        """Runs (config and metrics parsed), newest first."""
+        where, params = ("WHERE dataset = ?", [dataset]) if dataset is not None else ("", [])
+        return [
+            self._run_dict(row)
+            for row in self._rows(f"SELECT * FROM runs {where} ORDER BY created_at DESC, run_id DESC", params)
+        ]
+
+    def run(self, run_id: str) -> dict | None:
+        """One run's record, or None."""
+        rows = self._rows("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        return self._run_dict(rows[0]) if rows else None
+
+    @staticmethod
+    def _run_dict(row: dict) -> dict:
+        row["config"] = json.loads(row["config"])
+        row["metrics"] = json.loads(row["metrics"]) if row["metrics"] is not None else None
+        return row
+
+    def run_metrics(self, run_id: str | None = None, *, dataset: str | None = None) -> pd.DataFrame:
+        """Long-format metrics (run_id, scorer, slice, metric, value) of one run, a dataset's runs, or all."""
+        where, params = [], []
+        if run_id is not None:
+            where, params = where + ["m.run_id = ?"], params + [run_id]
+        if dataset is not None:
+            where, params = where + ["r.dataset = ?"], params + [dataset]
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self._frame(
+            "SELECT m.run_id, m.scorer, m.slice, m.metric, m.value FROM run_metrics m "
+            f"JOIN runs r ON r.run_id = m.run_id {clause} ORDER BY m.run_id, m.scorer, m.slice, m.metric",
+            params,
+        )
+
+    def delete_run(self, run_id: str) -> None:
+        """Forget a run and its metric rows (comparison results that name it keep the name)."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM run_metrics WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+    # ----------------------------------------------------------------- comparisons
+
+    def start_comparison(self, dataset: str, grid: dict) -> int:
+        """Open a comparison (status 'running') over ``grid``; returns its id."""
+        _check_id(dataset, "dataset name")
+        grid_json = _to_json(grid, "comparison grid")
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO comparisons (dataset, created_at, grid, status) VALUES (?, ?, ?, 'running')",
+                (dataset, _now(), grid_json),
+            )
+            return int(cursor.lastrowid)
+
+    def add_comparison_result(self, comparison_id: int, row: dict) -> None:
+        """Store one grid point's result (replacing an earlier result for the same point).
+
+        Required keys: fusion, temperature, loss, seed, auc, mrr, ndcg5, ndcg10 (``ndcg@5`` and ``ndcg@10``
+        accepted); optional run_id, random_auc, oracle_auc; any other key is kept in ``extra``.
+        """
+        row = {COMPARISON_ALIASES.get(key, key): value for key, value in row.items()}
+        missing = [key for key in COMPARISON_KEYS if key not in row]
+        if missing:
+            raise InputError(f"comparison result lacks {', '.join(missing)}")
+        for key in ("fusion", "loss"):
+            if not isinstance(row[key], str) or not row[key]:
+                raise InputError(f"comparison result {key} must be a non-empty string, got {row[key]!r}")
+        temperature = _number(row["temperature"], "temperature")
+        if temperature is None:
+            raise InputError("comparison result temperature must be a number")
+        seed = row["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise InputError(f"comparison result seed must be a whole number, got {seed!r}")
+        run_id = row.get("run_id")
+        if run_id is not None:
+            _check_id(run_id, "run id")
+        scores = [_number(row.get(key), key) for key in ("auc", "mrr", "ndcg5", "ndcg10", "random_auc", "oracle_auc")]
+        known = {*COMPARISON_KEYS, *COMPARISON_OPTIONAL}
+        extra = _to_json({key: value for key, value in row.items() if key not in known}, "comparison extra")
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM comparisons WHERE id = ?", (comparison_id,)).fetchone() is None:
+                raise InputError(f"unknown comparison {comparison_id!r}")
+            conn.execute(
+                """
+                INSERT INTO comparison_results (comparison_id, fusion, temperature, loss, seed, run_id,
+                    auc, mrr, ndcg5, ndcg10, random_auc, oracle_auc, extra)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (comparison_id, fusion, temperature, loss, seed) DO UPDATE SET
+                    run_id = excluded.run_id, auc = excluded.auc, mrr = excluded.mrr, ndcg5 = excluded.ndcg5,
+                    ndcg10 = excluded.ndcg10, random_auc = excluded.random_auc,
+                    oracle_auc = excluded.oracle_auc, extra = excluded.extra
+                """,
+                (comparison_id, row["fusion"], temperature, row["loss"], int(seed), run_id, *scores, extra),
+            )
+
+    def finish_comparison(self, comparison_id: int, status: str = "complete") -> None:
+        """Set a comparison's final status."""
+        if not isinstance(status, str) or not status:
+            raise InputError(f"comparison status must be a non-empty string, got {status!r}")
+        with self._transaction() as conn:
+            cursor = conn.execute("UPDATE comparisons SET status = ? WHERE id = ?", (status, comparison_id))
+            if cursor.rowcount == 0:
+                raise InputError(f"unknown comparison {comparison_id!r}")
+
+    def comparisons(self, dataset: str | None = None) -> list[dict]:
+        """Comparisons (grid parsed, with their result count), newest first."""
+        where, params = ("WHERE c.dataset = ?", [dataset]) if dataset is not None else ("", [])
+        rows = self._rows(
+            "SELECT c.*, (SELECT COUNT(*) FROM comparison_results r WHERE r.comparison_id = c.id) AS results "
+            f"FROM comparisons c {where} ORDER BY c.id DESC",
+            params,
+        )
+        for row in rows:
+            row["grid"] = json.loads(row["grid"])
+        return rows
+
+    def comparison_results(self, comparison_id: int) -> pd.DataFrame:
+        """One comparison's results in the order they were added (``extra`` parsed to a dict)."""
+        frame = self._frame(
+            "SELECT fusion, temperature, loss, seed, run_id, auc, mrr, ndcg5, ndcg10, random_auc, oracle_auc, extra "
+            "FROM comparison_results WHERE comparison_id = ? ORDER BY id",
+            (comparison_id,),
+        )
+        frame["extra"] = [json.loads(text) for text in frame["extra"]]
+        return frame
+
+    # ----------------------------------------------------------------- settings
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """A setting's value, or ``default`` when it was never set."""
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row is not None else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Set a setting to any JSON-serializable value."""
+        if not isinstance(key, str) or not key:
+            raise InputError(f"setting key must be a non-empty string, got {key!r}")
+        text = _to_json(value, f"setting {key}")
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, text),
+            )
+
+
+def _metric_rows(metrics: Any) -> list[tuple]:
+    """Validate the evaluation JSON and flatten it to (scorer, slice, metric, value) rows.
+
+    The model contributes its overall ('all') and per-slice metrics; random and oracle their overall ones.
+    """
+    if not isinstance(metrics, dict):
+        raise InputError("metrics must be a dict with model, random, oracle and slices")
+    unknown = sorted(set(metrics) - {*SCORERS, "slices"})
+    if unknown:
+        raise InputError(f"unknown metrics keys {', '.join(unknown)}")
+    for key in ("model", "random"):
+        if not isinstance(metrics.get(key), dict):
+            raise InputError(f"metrics['{key}'] must be a dict of metric values")
+    slices = metrics.get("slices") or {}
+    if not isinstance(slices, dict):
+        raise InputError("metrics['slices'] must be a dict")
+    bad_slices = sorted(set(slices) - set(SLICES))
+    if bad_slices:
+        raise InputError(f"unknown metric slices {', '.join(bad_slices)}; expected {', '.join(SLICES)}")
+    groups = [(scorer, "all", metrics.get(scorer)) for scorer in SCORERS]
+    groups += [("model", name, values) for name, values in slices.items()]
+    rows: list[tuple] = []
+    for scorer, slice_name, values in groups:
+        # The oracle exists only where the truth is known; a slice may have no impressions.
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise InputError(f"metrics for {scorer}/{slice_name} must be a dict")
+        for metric, value in values.items():
+            if not isinstance(metric, str) or not metric:
+                raise InputError(f"bad metric name {metric!r} in {scorer}/{slice_name}")
+            rows.append((scorer, slice_name, metric, _number(value, f"{scorer}/{slice_name}/{metric}")))
+    return rows
