@@ -23,9 +23,9 @@ def mind_sample() -> Path:
     return MIND_SAMPLE
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty RECENGINE_HOME for the test."""
+    """An empty RECENGINE_HOME for every test: nothing is written into the checkout's data/ folder."""
     path = tmp_path / "home"
     path.mkdir()
     monkeypatch.setenv("RECENGINE_HOME", str(path))

@@ -406,6 +406,34 @@ class Behaviors:
             articles=self.articles[used_articles],
         )
 
+    @classmethod
+    def concat(cls, parts: list["Behaviors"]) -> "Behaviors":
+        """Impressions of several parts one after the other, with merged id vocabularies."""
+        articles = pd.Index(pd.unique(np.concatenate([p.articles for p in parts])))
+        users = pd.Index(pd.unique(np.concatenate([p.users for p in parts])))
+
+        def joined(name: str) -> np.ndarray:
+            return np.concatenate([getattr(p, name) for p in parts])
+
+        def offsets(name: str) -> np.ndarray:
+            lengths = np.concatenate([np.diff(getattr(p, name)) for p in parts])
+            ptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=ptr[1:])
+            return ptr
+
+        return cls(
+            impression_ids=joined("impression_ids"),
+            user_index=np.concatenate([users.get_indexer(p.users)[p.user_index] for p in parts]).astype(np.int32),
+            users=np.asarray(users, dtype=object),
+            times=joined("times"),
+            history_ptr=offsets("history_ptr"),
+            history=np.concatenate([articles.get_indexer(p.articles)[p.history] for p in parts]).astype(np.int32),
+            candidate_ptr=offsets("candidate_ptr"),
+            candidates=np.concatenate([articles.get_indexer(p.articles)[p.candidates] for p in parts]).astype(np.int32),
+            labels=joined("labels"),
+            articles=np.asarray(articles, dtype=object),
+        )
+
 
 def gather_ranges(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For CSR offsets ``ptr``, the new offsets and flat indices of ``rows``' ranges, concatenated."""
@@ -666,6 +694,26 @@ class MindSplit:
             "articles_without_entities": self.news.without_entities,
             "entity_vectors": len(self.entity_vectors.ids) if self.entity_vectors is not None else 0,
         }
+
+
+def split_by_time(split: MindSplit, cutoff: np.datetime64) -> tuple[MindSplit, MindSplit]:
+    """The impressions before ``cutoff`` and from it on, each with the articles it references
+    (plus, for the later part, every article of the split not referenced earlier)."""
+    before = np.flatnonzero(split.behaviors.times < cutoff)
+    after = np.flatnonzero(split.behaviors.times >= cutoff)
+    parts = []
+    for name, rows in (("before", before), ("after", after)):
+        behaviors = split.behaviors.select(rows).compact()
+        referenced = set(behaviors.articles.tolist())
+        if name == "after":
+            earlier = set(parts[0].behaviors.articles.tolist())
+            referenced |= {a for a in split.news.frame["news_id"] if a not in earlier}
+        keep = split.news.frame["news_id"].isin(referenced).to_numpy()
+        rows_kept = np.flatnonzero(keep)
+        news = News(split.news.frame.iloc[rows_kept].reset_index(drop=True), [split.news.entities[i] for i in rows_kept],
+                    split.news.entity_labels)
+        parts.append(MindSplit(f"{split.name}-{name}", split.path, news, behaviors, split.entity_vectors))
+    return parts[0], parts[1]
 
 
 def read_split(folder: str | Path, name: str | None = None, report: LoadReport | None = None) -> MindSplit:

@@ -575,11 +575,20 @@ def _entity_vectors(world: World, rows: np.ndarray) -> EntityVectors:
     return EntityVectors([f"Q{100_000 + e}" for e in used.tolist()], world.entity_vectors[used])
 
 
-def generate(preset: str, seed: int, out: str | Path, model: ClickModel | None = None) -> dict:
-    """Write a MIND dataset (``train/``, ``dev/``, ``dev/truth.tsv``, ``meta.json``) to ``out``; return the meta.
+@dataclass
+class Simulation:
+    """A generated world and what it produced, before anything is written."""
 
-    The folder appears complete or not at all (written to a staging folder, then renamed).
-    """
+    world: World
+    news_ids: np.ndarray  # (A,) id of world article i
+    user_ids: np.ndarray  # (U,) id of world user u
+    splits: dict[str, MindSplit]
+    dev_probabilities: np.ndarray  # (C_dev,) true click probability per dev candidate, in candidate order
+    meta: dict
+
+
+def simulate(preset: str, seed: int, model: ClickModel | None = None) -> Simulation:
+    """Plant a world and draw its impressions; :func:`generate` writes the result as a MIND folder."""
     if preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if seed < 0:
@@ -631,8 +640,6 @@ def generate(preset: str, seed: int, out: str | Path, model: ClickModel | None =
 
     train_users = set(behaviors["train"].impression_user_ids.tolist())
     dev_users = set(dev_b.impression_user_ids.tolist())
-    truth_impressions = np.repeat(dev_b.impression_ids, dev_b.candidate_counts)
-    truth_news = dev_b.articles[dev_b.candidates]
     summaries = {name: split.summary() for name, split in splits.items()}
     meta = {
         "generator": "recengine.data.synthetic",
@@ -652,14 +659,26 @@ def generate(preset: str, seed: int, out: str | Path, model: ClickModel | None =
         "new_users": sorted(dev_users - train_users),
         "entities": len(world.entity_labels),
     }
+    return Simulation(world, news_ids, user_ids, splits, probabilities["dev"], meta)
+
+
+def generate(preset: str, seed: int, out: str | Path, model: ClickModel | None = None) -> dict:
+    """Write a MIND dataset (``train/``, ``dev/``, ``dev/truth.tsv``, ``meta.json``) to ``out``; return the meta.
+
+    The folder appears complete or not at all (written to a staging folder, then renamed).
+    """
+    sim = simulate(preset, seed, model)
+    dev_b = sim.splits["dev"].behaviors
+    truth_impressions = np.repeat(dev_b.impression_ids, dev_b.candidate_counts)
+    truth_news = dev_b.articles[dev_b.candidates]
     out = Path(out)
     with atomic.replace_dir(out) as staging:
-        for name, split in splits.items():
+        for name, split in sim.splits.items():
             write_split(staging / name, split)
         truth_lines = "".join(
             f"{i}\t{n}\t{p:.12g}\n"
-            for i, n, p in zip(truth_impressions.tolist(), truth_news.tolist(), probabilities["dev"].tolist())
+            for i, n, p in zip(truth_impressions.tolist(), truth_news.tolist(), sim.dev_probabilities.tolist())
         )
         atomic.write_text(staging / "dev" / TRUTH_FILE, truth_lines)
-        atomic.write_json(staging / META_FILE, meta)
-    return meta
+        atomic.write_json(staging / META_FILE, sim.meta)
+    return sim.meta

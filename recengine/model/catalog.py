@@ -17,7 +17,7 @@ import torch
 from recengine.data.mind import Behaviors, EntityVectors, News
 from recengine.errors import InputError
 from recengine.graph import ArticleGraph, build_graph
-from recengine.text import TextEmbedder, coverage_warning, embed_news
+from recengine.text import EmbeddingCache, TextEmbedder, coverage_warning, embed_news
 
 UNKNOWN_TIME = np.iinfo(np.int64).min
 DISPLAY_COLUMNS = ("news_id", "category", "subcategory", "title", "abstract")
@@ -79,7 +79,7 @@ class Catalog:
         progress: Callable[[int, int], None] | None = None,
         missing: str = "embed",
     ) -> "Catalog":
-        texts = embed_news(news, embedder, cache=cache, fields=fields, progress=progress, missing=missing)
+        texts = embed_news(news, embedder, cache=_cache(cache), fields=fields, progress=progress, missing=missing)
         ids = news.frame["news_id"].tolist()
         graph = build_graph(ids, news.entities, entity_vectors=entity_vectors, entity_labels=news.entity_labels, embedder=embedder)
         return cls(
@@ -119,7 +119,7 @@ class Catalog:
         keep = np.flatnonzero(fresh)
         subset = News(news.frame.iloc[keep].reset_index(drop=True), [news.entities[i] for i in keep], news.entity_labels)
         texts = embed_news(
-            subset, embedder, cache=cache, fields=self.text_info["fields"], progress=progress, missing=missing
+            subset, embedder, cache=_cache(cache), fields=self.text_info["fields"], progress=progress, missing=missing
         )
         start = len(self)
         for article_id, entities in zip(subset.frame["news_id"], subset.entities):
@@ -182,6 +182,11 @@ class Catalog:
         seen = earliest != np.iinfo(np.int64).max
         current = np.where(self.first_seen == UNKNOWN_TIME, np.iinfo(np.int64).max, self.first_seen)
         self.first_seen = np.where(seen | (self.first_seen != UNKNOWN_TIME), np.minimum(current, earliest), UNKNOWN_TIME)
+
+
+def _cache(cache):
+    """The embedding cache to use: the one given, else the workspace's (a run never re-embeds a text)."""
+    return EmbeddingCache() if cache is None else cache
 
 
 def _display_frame(news: News) -> pd.DataFrame:

@@ -78,22 +78,30 @@ def _gap_bucket(later: torch.Tensor, earlier: torch.Tensor) -> torch.Tensor:
 
 
 class AttentionUserEncoder(nn.Module):
-    """Additive attention over the history's article vectors, plus a small user-ID vector."""
+    """Additive attention over the history's article vectors, plus a small user-ID vector and the
+    impression's context (hour of day, day of week): what a reader wants shifts with the time of day."""
 
     def __init__(self, dim: int, user_id_dim: int):
         super().__init__()
         self.score = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, 1, bias=False))
         self.empty = nn.Parameter(torch.zeros(dim))
         self.user = nn.Linear(user_id_dim, dim, bias=False) if user_id_dim else None
+        self.hour = nn.Embedding(25, dim)
+        self.dow = nn.Embedding(8, dim)
+        nn.init.zeros_(self.hour.weight)  # starts as plain history attention
+        nn.init.zeros_(self.dow.weight)
 
     def forward(self, history, mask, user_vec, history_times=None, now=None) -> torch.Tensor:
-        """history (B, L, d), mask (B, L), user_vec (B, u) or None -> (B, d)."""
+        """history (B, L, d), mask (B, L), user_vec (B, u) or None, now (B,) unix seconds -> (B, d)."""
         scores = self.score(history).squeeze(-1).masked_fill(~mask, float("-inf"))
         has_history = mask.any(1, keepdim=True)
         weights = torch.softmax(torch.where(has_history, scores, torch.zeros_like(scores)), dim=1) * mask
         pooled = torch.where(has_history, (weights.unsqueeze(-1) * history).sum(1), self.empty)
         if self.user is not None and user_vec is not None:
             pooled = pooled + self.user(user_vec)
+        if now is not None:
+            hour, dow = _time_parts(now)
+            pooled = pooled + self.hour(hour) + self.dow(dow)
         return pooled
 
 
