@@ -927,11 +927,12 @@ class Store:
 def _metric_rows(metrics: Any) -> list[tuple]:
     """Validate the evaluation JSON and flatten it to (scorer, slice, metric, value) rows.
 
-    The model contributes its overall ('all') and per-slice metrics; random and oracle their overall ones.
+    The model contributes its overall ('all') and per-slice metrics; random and oracle their overall ones,
+    and their per-slice ones when the evaluation has ``baselines`` (``{slice: {"random": M, "oracle": M}}``).
     """
     if not isinstance(metrics, dict):
         raise InputError("metrics must be a dict with model, random, oracle and slices")
-    unknown = sorted(set(metrics) - {*SCORERS, "slices"})
+    unknown = sorted(set(metrics) - {*SCORERS, "slices", "baselines"})
     if unknown:
         raise InputError(f"unknown metrics keys {', '.join(unknown)}")
     for key in ("model", "random"):
@@ -943,8 +944,15 @@ def _metric_rows(metrics: Any) -> list[tuple]:
     bad_slices = sorted(set(slices) - set(SLICES))
     if bad_slices:
         raise InputError(f"unknown metric slices {', '.join(bad_slices)}; expected {', '.join(SLICES)}")
+    baselines = metrics.get("baselines") or {}
+    if not isinstance(baselines, dict) or sorted(set(baselines) - set(SLICES)):
+        raise InputError(f"metrics['baselines'] must map slices ({', '.join(SLICES)}) to random/oracle metrics")
     groups = [(scorer, "all", metrics.get(scorer)) for scorer in SCORERS]
     groups += [("model", name, values) for name, values in slices.items()]
+    for name, per_scorer in baselines.items():
+        if not isinstance(per_scorer, dict) or sorted(set(per_scorer) - {"random", "oracle"}):
+            raise InputError(f"metrics['baselines']['{name}'] must hold 'random' and 'oracle'")
+        groups += [(scorer, name, values) for scorer, values in per_scorer.items()]
     rows: list[tuple] = []
     for scorer, slice_name, values in groups:
         # The oracle exists only where the truth is known; a slice may have no impressions.

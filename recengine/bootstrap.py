@@ -1,0 +1,136 @@
+"""The workspace's default state: a dataset and a trained model ready to explore.
+
+On a fresh machine :func:`ensure_ready` generates the ``demo`` world, imports it into the
+store, embeds it, trains the default model and remembers all of it in the store, so the
+next start is instant. The dashboard calls it on start; so can a notebook.
+
+``RECENGINE_DEFAULT_PRESET``, ``RECENGINE_DEFAULT_EMBEDDER`` and ``RECENGINE_DEFAULT_EPOCHS``
+override the defaults (tests use the ``tiny`` preset and the ``hashing`` embedder).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from recengine.config import ModelConfig, RunConfig, TrainConfig
+from recengine.data.mind import load_dataset
+from recengine.data.store import Store
+from recengine.data.synthetic import generate
+from recengine.workspace import Workspace
+
+ACTIVE_DATASET = "active_dataset"
+ACTIVE_RUN = "active_run"
+
+
+@dataclass(frozen=True)
+class Defaults:
+    preset: str = "demo"
+    seed: int = 0
+    embedder: str = "minilm"
+    epochs: int = TrainConfig().epochs
+
+    @classmethod
+    def from_env(cls) -> "Defaults":
+        base = cls()
+        return cls(
+            preset=os.environ.get("RECENGINE_DEFAULT_PRESET", base.preset),
+            embedder=os.environ.get("RECENGINE_DEFAULT_EMBEDDER", base.embedder),
+            epochs=int(os.environ.get("RECENGINE_DEFAULT_EPOCHS", base.epochs)),
+        )
+
+    def config(self) -> RunConfig:
+        return RunConfig(ModelConfig(embedder=self.embedder).validate(), TrainConfig(epochs=self.epochs).validate())
+
+
+@dataclass
+class Ready:
+    dataset: str
+    dataset_path: Path
+    run_id: str
+    run_path: Path
+    created: bool  # whether this call had to train the default model
+
+
+def register_run(store: Store, path: str | Path, *, dataset: str, config: RunConfig, meta: dict, metrics: dict | None) -> str:
+    """Record a saved run in the store under its folder name; returns the run id."""
+    path = Path(path).resolve()
+    parent = meta.get("parent")
+    store.register_run(
+        path.name,
+        dataset=dataset,
+        path=str(path),
+        mode=meta.get("mode", "full"),
+        parent=Path(parent).name if parent else None,
+        config=config.to_dict(),
+        metrics=metrics,
+    )
+    return path.name
+
+
+def dataset_name_for(path: str | Path) -> str:
+    return Path(path).resolve().name
+
+
+def ensure_ready(
+    workspace: Workspace | None = None,
+    store: Store | None = None,
+    *,
+    defaults: Defaults | None = None,
+    progress: Callable[[str, object], None] | None = None,
+) -> Ready:
+    """Make sure an active dataset and a trained active run exist; create the defaults if not.
+
+    ``progress(stage, payload)`` receives stage messages (payload None) and training events.
+    A file lock makes concurrent first starts wait for one another instead of racing.
+    """
+    workspace = workspace or Workspace.default()
+    store = store or Store(workspace.store_path)
+    defaults = defaults or Defaults.from_env()
+    report = progress or (lambda stage, payload: None)
+    workspace.home.mkdir(parents=True, exist_ok=True)
+    with open(workspace.home / ".bootstrap.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            ready = _active(store)
+            if ready is not None:
+                return ready
+            name = defaults.preset
+            folder = workspace.dataset(name)
+            if not (folder / "train").is_dir():
+                report(f"generating the {name} dataset", None)
+                generate(name, defaults.seed, folder)
+            dataset = load_dataset(folder)
+            if store.dataset(name) is None:
+                report("importing it into the store", None)
+                store.import_dataset(name, dataset, source="generated", preset=name, seed=defaults.seed)
+            from recengine.train.api import train_run
+
+            run_path = workspace.run(f"{name}-default")
+            config = defaults.config()
+            report("embedding the articles and training the default model", None)
+            trained = train_run(dataset, config, out=run_path, progress=lambda event: report("training", event))
+            run_id = register_run(store, run_path, dataset=name, config=config, meta=trained.meta, metrics=trained.metrics)
+            store.set_setting(ACTIVE_DATASET, name)
+            store.set_setting(ACTIVE_RUN, run_id)
+            return Ready(name, folder, run_id, run_path, created=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _active(store: Store) -> Ready | None:
+    """The remembered active dataset and run, if both still exist on disk."""
+    name, run_id = store.get_setting(ACTIVE_DATASET), store.get_setting(ACTIVE_RUN)
+    dataset = store.dataset(name) if name else None
+    run = store.run(run_id) if run_id else None
+    if not dataset or not run:
+        return None
+    dataset_path, run_path = Path(dataset["path"]), Path(run["path"])
+    if not (dataset_path / "train").is_dir() and not (dataset_path / "news.tsv").is_file():
+        return None
+    if not (run_path / "config.json").is_file():
+        return None
+    return Ready(name, dataset_path, run_id, run_path, False)
