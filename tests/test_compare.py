@@ -1,0 +1,152 @@
+"""Comparison grids: training every cell on one preparation, storing as cells finish, summaries, CSV, CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+
+import pandas as pd
+import pytest
+
+from recengine.cli import main
+from recengine.config import ModelConfig, RunConfig, TrainConfig
+from recengine.data.store import Store
+from recengine.data.synthetic import generate
+from recengine.errors import InputError
+from recengine.eval.compare import grid_to_csv, run_grid, summarize_grid
+from recengine.text import get_embedder
+from recengine.train.api import train_run
+
+BASE = RunConfig(ModelConfig(embedder="hashing"), TrainConfig(epochs=1))
+METRICS = ["auc", "mrr", "ndcg@5", "ndcg@10", "warm_auc", "new_articles_auc", "cold_users_auc", "random_auc", "oracle_auc"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data") / "tiny"
+    generate("tiny", 0, folder)
+    return folder
+
+
+def test_grid_trains_every_cell_and_stores_it(tiny, tmp_path):
+    store = Store(tmp_path / "store.db")
+    events = []
+    frame = run_grid(
+        tiny, BASE, fusions=["concat", "attention"], temperatures=[0.1, 0.5], embedder=get_embedder("hashing"),
+        store=store, progress=events.append,
+    )
+    assert len(frame) == 4
+    assert list(zip(frame["fusion"], frame["temperature"])) == [
+        ("concat", 0.1), ("concat", 0.5), ("attention", 0.1), ("attention", 0.5)
+    ]
+    assert set(frame["loss"]) == {"listwise"} and set(frame["seed"]) == {0}
+    values = frame[METRICS].to_numpy()
+    assert ((values >= 0) & (values <= 1)).all()
+    assert {e.cell for e in events} == {0, 1, 2, 3, 4} and {e.cells for e in events} == {4}
+
+    (record,) = store.comparisons()
+    assert record["id"] == frame.attrs["comparison_id"]
+    assert (record["dataset"], record["status"], record["results"]) == ("tiny", "complete", 4)
+    assert record["grid"]["temperatures"] == [0.1, 0.5]
+    stored = store.comparison_results(record["id"])
+    assert list(stored["auc"]) == pytest.approx(list(frame["auc"]))
+    assert [extra["warm_auc"] for extra in stored["extra"]] == pytest.approx(list(frame["warm_auc"]))
+
+    # One preparation serves the whole grid: a cell scores exactly what a standalone run of its config scores.
+    alone = copy.deepcopy(BASE)
+    alone.model.fusion, alone.model.temperature = "attention", 0.5
+    single = train_run(tiny, alone, embedder=get_embedder("hashing"))
+    assert frame["auc"].iloc[3] == pytest.approx(single.metrics["model"]["auc"], abs=1e-12)
+
+
+def test_a_crash_keeps_finished_cells_and_marks_the_comparison_failed(tiny, tmp_path):
+    store = Store(tmp_path / "store.db")
+
+    def crash_in_second_cell(event):
+        if event.cell == 2:
+            raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        run_grid(tiny, BASE, fusions=["concat", "gate"], temperatures=[0.5], embedder=get_embedder("hashing"),
+                 store=store, progress=crash_in_second_cell)
+    (record,) = store.comparisons()
+    assert record["status"] == "failed"
+    assert list(store.comparison_results(record["id"])["fusion"]) == ["concat"]
+
+
+def test_bad_grids_raise_before_training(tiny):
+    for kwargs, message in [
+        ({"fusions": ["concat", "bogus"], "temperatures": [0.1]}, "unknown fusion 'bogus'"),
+        ({"fusions": ["concat"], "temperatures": [0.1, 0.0]}, "temperatures must be numbers > 0"),
+        ({"fusions": [], "temperatures": [0.1]}, "at least one of fusions"),
+        ({"fusions": ["concat"], "temperatures": [0.1], "losses": ["hinge"]}, "unknown loss 'hinge'"),
+        ({"fusions": ["concat"], "temperatures": [0.1], "seeds": [-1]}, "seeds must be whole numbers"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            run_grid(tiny, BASE, **kwargs)
+
+
+def _grid_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "fusion": ["concat", "concat", "gate", "gate"],
+        "temperature": [0.1, 0.1, 0.1, 0.1],
+        "loss": ["listwise"] * 4,
+        "seed": [0, 1, 0, 1],
+        "auc": [0.61, 0.65, 0.58, 0.58],
+        "ndcg@10": [0.30, 0.34, 0.20, 0.26],
+    })
+
+
+def test_summarize_over_seeds():
+    summary = summarize_grid(_grid_frame())
+    assert list(summary["fusion"]) == ["concat", "gate"] and list(summary["seeds"]) == [2, 2]
+    concat = summary.iloc[0]
+    assert concat["auc_mean"] == pytest.approx(statistics.mean([0.61, 0.65]))
+    assert concat["auc_std"] == pytest.approx(statistics.stdev([0.61, 0.65]))
+    assert concat["ndcg@10_std"] == pytest.approx(statistics.stdev([0.30, 0.34]))
+    assert summary.iloc[1]["auc_std"] == pytest.approx(0.0)
+    with pytest.raises(InputError, match="seed"):
+        summarize_grid(_grid_frame().drop(columns="seed"))
+
+
+def test_csv_round_trip(tmp_path):
+    frame = _grid_frame()
+    path = tmp_path / "out" / "grid.csv"
+    grid_to_csv(frame, path)
+    pd.testing.assert_frame_equal(pd.read_csv(path), frame)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--fusion", "concat,bogus", "--temperature", "0.1"], "unknown fusion 'bogus'"),
+        (["--fusion", "concat", "--temperature", "0.1,0"], "temperatures must be numbers > 0"),
+        (["--fusion", "concat", "--temperature", "-1"], "temperatures must be numbers > 0"),
+        (["--fusion", "", "--temperature", "0.1"], "--fusion needs a comma-separated list"),
+        (["--fusion", "concat,,gate", "--temperature", "0.1"], "--fusion needs a comma-separated list"),
+        (["--fusion", "concat", "--temperature", "hot"], "'hot' is not a number"),
+        (["--fusion", "concat", "--temperature", "0.1", "--seeds", "0,1.5"], "'1.5' is not a whole number"),
+        (["--fusion", "concat", "--temperature", "0.1", "--loss", "bce,bce"], "losses repeat"),
+    ],
+)
+def test_cli_bad_lists_exit_2_with_one_line(tiny, capsys, flags, message):
+    assert main(["compare", "--data", str(tiny), "--no-store", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_cli_prints_the_summary_and_stores_it(tiny, tmp_path, capsys):
+    store_path, csv_path = tmp_path / "store.db", tmp_path / "grid.csv"
+    code = main([
+        "compare", "--data", str(tiny), "--fusion", "gate", "--temperature", "0.5", "--epochs", "1",
+        "--embedder", "hashing", "--store", str(store_path), "--csv", str(csv_path),
+    ])
+    assert code == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["fusion"], row["temperature"], row["loss"], row["seeds"]) == ("gate", 0.5, "listwise", 1)
+    assert 0 <= row["auc_mean"] <= 1 and row["auc_std"] is None
+    grid = pd.read_csv(csv_path)
+    assert grid["auc"].iloc[0] == pytest.approx(row["auc_mean"])
+    (record,) = Store(store_path).comparisons(dataset="tiny")
+    assert record["status"] == "complete" and record["grid"]["base"]["train"]["epochs"] == 1
