@@ -24,9 +24,8 @@ def mind_sample() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty RECENGINE_HOME for every test: nothing is written into the checkout's data/ folder."""
-    path = tmp_path / "home"
-    path.mkdir()
+def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty RECENGINE_HOME for every test (outside its tmp_path): nothing lands in the checkout's data/."""
+    path = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("RECENGINE_HOME", str(path))
     return path

@@ -80,10 +80,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 class ProgressPrinter:
     """Training progress on stderr: a tqdm bar per phase, one line per epoch."""
 
-    def __init__(self, stream=sys.stderr):
+    def __init__(self, stream=None):
         from tqdm import tqdm
 
-        self.tqdm, self.stream, self.bar, self.phase = tqdm, stream, None, None
+        self.tqdm, self.stream, self.bar, self.phase = tqdm, stream or sys.stderr, None, None
 
     def __call__(self, event) -> None:
         phase = (event.kind, event.epoch, event.message)
