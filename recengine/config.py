@@ -84,6 +84,8 @@ class TrainConfig:
     patience: int = 2  # epochs without a better dev AUC before stopping
     pos_weight: float | None = None  # bce only; None = K (a click weighs as much as its K negatives)
     bce_on_probabilities: bool = False  # seeds/001's pipeline: sigmoid, then BCELoss (saturates)
+    id_lr_scale: float = 1.0  # EXPERIMENT
+    id_l2: float = 0.0  # EXPERIMENT
     seed: int = 0
     device: str = "auto"
     eval_impressions: int = 0  # 0 = all dev impressions in the per-epoch evaluation

@@ -29,3 +29,31 @@ def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
     path = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("RECENGINE_HOME", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny synthetic dataset (generated once per session; treat as read-only)."""
+    from recengine.data.synthetic import generate
+
+    root = tmp_path_factory.mktemp("data") / "tiny"
+    generate("tiny", 0, root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory: pytest.TempPathFactory):
+    from recengine.text import EmbeddingCache
+
+    return EmbeddingCache(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path, tiny_cache) -> Path:
+    """A run trained on tiny with the hashing embedder, 2 epochs (read-only: copy it to change it)."""
+    from recengine.config import ModelConfig, RunConfig, TrainConfig
+    from recengine.train.api import train_run
+
+    out = tmp_path_factory.mktemp("runs") / "tiny-run"
+    train_run(tiny_data, RunConfig(ModelConfig(embedder="hashing"), TrainConfig(epochs=2)), out=out, cache=tiny_cache)
+    return out

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -222,6 +223,19 @@ def _grad_norm(params: list[torch.nn.Parameter]) -> float:
     return math.sqrt(total)
 
 
+@contextmanager
+def deterministic() -> Iterator[None]:
+    """Deterministic kernels while training (scatter/index_add sums otherwise vary in the last bits from run to
+    run on CPU, and the same command must give the same metrics); the caller's setting is restored after."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
 class Trainer:
     """Fits a :class:`RecommenderNet` on prepared data; reports through ``progress``."""
 
@@ -268,6 +282,10 @@ class Trainer:
 
         ``trainable(name)`` restricts which parameters move (incremental updates); ``lr_scale`` scales the rate.
         """
+        with deterministic():
+            return self._fit(trainable, lr_scale)
+
+    def _fit(self, trainable: Callable[[str], bool] | None, lr_scale: float) -> TrainResult:
         cfg = self.config.train
         p = self.prepared
         net, device = self.net, self.device
@@ -289,7 +307,7 @@ class Trainer:
             optimizers.append(torch.optim.AdamW(dense, lr=cfg.lr * lr_scale, weight_decay=cfg.weight_decay))
         if sparse:
             # No weight decay and no dense moments: untouched rows stay exactly as they are.
-            optimizers.append(torch.optim.SparseAdam(sparse, lr=cfg.lr * lr_scale))
+            optimizers.append(torch.optim.SparseAdam(sparse, lr=cfg.lr * lr_scale * cfg.id_lr_scale))
         steps_per_epoch = max(1, math.ceil(len(batches) / self.world_size / cfg.batch_size))
         total = steps_per_epoch * cfg.epochs
         warmup = int(cfg.warmup * total)
@@ -326,6 +344,10 @@ class Trainer:
                     batch, text, graph, first_seen, self.config.model.id_dropout, in_batch=cfg.loss == "infonce"
                 )
                 loss = self._loss(logits, rows, pos_weight)
+                if cfg.id_l2 and "id" in net.views:
+                    used = torch.unique(rows)
+                    used = used[used < net.article_ids.num_embeddings]
+                    loss = loss + cfg.id_l2 * (net.article_ids(used).pow(2).sum(1).mean() + net.article_bias(used).pow(2).mean())
                 for o in optimizers:
                     o.zero_grad(set_to_none=True)
                 loss.backward()

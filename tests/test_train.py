@@ -1,0 +1,131 @@
+"""Training end to end on the tiny preset: reproducible, early stopping keeps the best, progress reported,
+metrics complete, saved runs evaluate to the same numbers, the CLI answers bad input with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from recengine.cli import main
+from recengine.config import ModelConfig, RunConfig, TrainConfig
+from recengine.train.api import evaluate_run, train_run
+from recengine.train.trainer import TrainEvent
+
+METRIC_KEYS = {"auc", "mrr", "ndcg@5", "ndcg@10", "impressions", "skipped"}
+
+
+def tiny_config(**train) -> RunConfig:
+    return RunConfig(ModelConfig(embedder="hashing", dim=32), TrainConfig(**{"epochs": 2, **train}))
+
+
+def test_same_command_gives_the_same_metrics(tiny_data, tiny_cache):
+    first = train_run(tiny_data, tiny_config(), cache=tiny_cache)
+    second = train_run(tiny_data, tiny_config(), cache=tiny_cache)
+    assert first.metrics["model"] == second.metrics["model"]
+    assert [h["train_loss"] for h in first.result.history] == [h["train_loss"] for h in second.result.history]
+    other_seed = train_run(tiny_data, tiny_config(seed=1), cache=tiny_cache)
+    assert other_seed.metrics["model"]["auc"] != first.metrics["model"]["auc"]
+
+
+def test_metrics_have_every_slice_beside_random_and_oracle(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    for scorer in ("model", "random", "oracle"):
+        assert set(metrics[scorer]) == METRIC_KEYS
+    assert set(metrics["slices"]) == {"warm", "new_articles", "cold_users"}
+    for name, values in metrics["slices"].items():
+        assert set(values) == METRIC_KEYS
+        assert set(metrics["baselines"][name]) == {"random", "oracle"}
+    # The oracle ranks by the true click probability: it must beat the random scorer clearly.
+    assert metrics["oracle"]["auc"] > metrics["random"]["auc"] + 0.2
+    assert abs(metrics["random"]["auc"] - 0.5) < 0.06
+
+
+def test_early_stopping_restores_the_best_epoch(tiny_data, tiny_cache):
+    run = train_run(tiny_data, tiny_config(epochs=5, patience=0, lr=0.05), cache=tiny_cache)
+    aucs = [h["dev"]["auc"] for h in run.result.history]
+    best = max(range(len(aucs)), key=aucs.__getitem__)
+    assert run.result.best_epoch == best + 1
+    assert run.metrics["model"]["auc"] == pytest.approx(aucs[best], abs=1e-12)
+    if run.result.stopped_early:
+        assert len(aucs) == best + 2  # patience 0: stops at the first epoch that does not improve
+
+
+def test_progress_events_arrive_in_order(tiny_data, tiny_cache):
+    events: list[TrainEvent] = []
+    train_run(tiny_data, tiny_config(), cache=tiny_cache, progress=events.append)
+    kinds = [e.kind for e in events]
+    assert kinds[-1] == "done"
+    epochs = [e for e in events if e.kind == "epoch"]
+    assert [e.epoch for e in epochs] == [1, 2]
+    assert all(e.metrics is not None and "auc" in e.metrics for e in epochs)
+    steps = [e for e in events if e.kind == "step"]
+    assert steps and all(e.loss is not None and 1 <= e.step <= e.steps for e in steps)
+    assert kinds.index("epoch") > kinds.index("step")
+
+
+@pytest.mark.parametrize("loss", ["bce", "infonce"])
+def test_every_loss_trains(tiny_data, tiny_cache, loss):
+    run = train_run(tiny_data, tiny_config(loss=loss, epochs=1), cache=tiny_cache)
+    assert 0.0 <= run.metrics["model"]["auc"] <= 1.0
+
+
+def test_a_saved_run_evaluates_to_the_numbers_it_trained_with(tiny_run, tiny_cache):
+    saved = json.loads((tiny_run / "metrics.json").read_text())
+    again = evaluate_run(tiny_run, cache=tiny_cache)
+    assert again["model"] == saved["model"]
+    assert again["slices"] == saved["slices"]
+
+
+def test_run_folder_holds_every_piece(tiny_run):
+    names = {p.name for p in tiny_run.iterdir()}
+    assert {"config.json", "weights.safetensors", "id_maps.json", "history.json", "metrics.json", "meta.json"} <= names
+    meta = json.loads((tiny_run / "meta.json").read_text())
+    assert meta["mode"] == "full" and meta["parent"] is None
+    assert meta["samples_seen"] > 0 and meta["n_articles"] > 0 and meta["n_users"] > 0
+    assert meta["last_update"] and meta["dataset"]["fingerprint"]
+
+
+def test_train_and_evaluate_commands(tiny_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(tiny_data), "--out", str(out), "--embedder", "hashing", "--epochs", "1",
+                 "--views", "text,graph", "--fusion", "gate", "--dim", "16"])
+    assert code == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["run"] == str(out) and trained["metrics"]["model"]["auc"] is not None
+    assert json.loads((out / "config.json").read_text())["model"]["views"] == ["text", "graph"]
+    assert main(["evaluate", "--run", str(out)]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert set(evaluated) >= {"model", "random", "oracle", "slices"}
+    assert round(evaluated["model"]["auc"], 4) == trained["metrics"]["model"]["auc"]
+    # An existing run folder is not replaced without --force.
+    assert main(["train", "--data", str(tiny_data), "--out", str(out), "--embedder", "hashing"]) == 2
+    assert "use --force" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--views", "id,pictures"], "views must be"),
+        (["--temperature", "0"], "temperature must be between"),
+        (["--fusion", "sum"], "invalid choice"),
+        (["--epochs", "0"], "epochs must be between"),
+        (["--device", "tpu"], "device must be"),
+    ],
+)
+def test_train_rejects_bad_options(tiny_data, tmp_path, args, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "recengine", "train", "--data", str(tiny_data), "--out", str(tmp_path / "r"),
+         "--embedder", "hashing", *args],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_on_a_missing_folder_says_so(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
+    assert "does not exist" in capsys.readouterr().err
