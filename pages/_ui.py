@@ -1,0 +1,382 @@
+"""What every page shares: the workspace and store, cached heavy objects, the active dataset and run (sidebar),
+live training progress, and the error boundary that every call into recengine goes through.
+
+Caching: heavy objects (datasets, loaded runs, recommender services, embedders) live in ``st.cache_resource``
+keyed on primitives: a path and the modification stamp of what was read, so a changed folder is reloaded and
+an unchanged one never is. Models and tensors are never arguments of cached functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from recengine import plots
+from recengine.bootstrap import ACTIVE_DATASET, ACTIVE_RUN, Defaults, ensure_ready
+from recengine.data.mind import MindDataset, load_dataset
+from recengine.data.store import Store
+from recengine.errors import RecengineError
+from recengine.serve.service import RecommenderService
+from recengine.text import TextEmbedder, get_embedder, openai_key_configured
+from recengine.train.runs import LoadedRun, load_run, read_run_files
+from recengine.train.trainer import TrainEvent
+from recengine.workspace import Workspace
+
+LOG = logging.getLogger("recengine.dashboard")
+DATASET_KEY = "active_dataset_choice"
+RUN_KEY = "active_run_choice"
+PENDING_KEY = "pending_activation"
+OPENAI_SECRET = "OPENAI_API_KEY"
+# Characters that Streamlit markdown would interpret: emphasis, code, links, HTML, tables, LaTeX, directives.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-!|~$:])")
+
+
+# --------------------------------------------------------------------------------------------- errors
+
+
+@dataclass
+class Outcome:
+    ok: bool = True
+
+
+@contextmanager
+def boundary(what: str) -> Iterator[Outcome]:
+    """Run a block that calls recengine; show a failure as one readable message instead of a traceback.
+
+    A :class:`RecengineError` shows its own message; anything else a short note, with the traceback logged on
+    the server. Streamlit's own stop/rerun signals pass through. ``outcome.ok`` says whether the block finished.
+    """
+    outcome = Outcome()
+    try:
+        yield outcome
+    except RecengineError as exc:
+        outcome.ok = False
+        LOG.info("refused while %s: %s", what, exc)
+        st.error(literal(str(exc)), icon=":material/error:")
+    except Exception as exc:  # the boundary: any other failure is a bug, shown briefly and logged in full
+        outcome.ok = False
+        LOG.exception("failed while %s", what)
+        st.error(
+            f"Something went wrong while {what} ({type(exc).__name__}). The details are in the server log.",
+            icon=":material/error:",
+        )
+
+
+def literal(text: str) -> str:
+    """``text`` escaped so that markdown shows it as written (names and messages in captions and alerts)."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A number for display; 'n/a' when missing."""
+    return "n/a" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def percent(share: float | None) -> str:
+    return "n/a" if share is None or share != share else f"{share:.1%}"
+
+
+# --------------------------------------------------------------------------------------------- workspace
+
+
+def workspace() -> Workspace:
+    return Workspace.default()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str) -> Store:
+    return Store(path)
+
+
+def store() -> Store:
+    """The workspace's store (one object per file; it opens one SQLite connection per thread itself)."""
+    return _store(str(workspace().store_path))
+
+
+def stamp(path: str | Path) -> int:
+    """A modification stamp of a folder or file: the newest mtime of it and its direct entries (0 if absent)."""
+    path = Path(path)
+    try:
+        entries = [path, *path.iterdir()] if path.is_dir() else [path]
+        return max(entry.stat().st_mtime_ns for entry in entries)
+    except FileNotFoundError:
+        return 0
+
+
+def default_embedder() -> str:
+    """The embedder a new model uses by default: the active run's, else the workspace default."""
+    run = active_run()
+    return run["config"]["model"]["embedder"] if run else Defaults.from_env().embedder
+
+
+def openai_configured() -> bool:
+    """Whether an OpenAI key is available (Streamlit secrets, the environment or secrets.toml); never shows it."""
+    return _secret(OPENAI_SECRET) is not None or openai_key_configured()
+
+
+def _secret(name: str) -> str | None:
+    try:
+        value = st.secrets.get(name)
+    except Exception:  # no secrets file, or one that does not parse: no secret
+        return None
+    return value if isinstance(value, str) and value.strip() else None
+
+
+# --------------------------------------------------------------------------------------------- heavy objects
+
+
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
+def _dataset(path: str, changed: int) -> MindDataset:
+    return load_dataset(path)
+
+
+def dataset(path: str | Path) -> MindDataset:
+    """The MIND dataset at ``path``, loaded once per version of the folder."""
+    return _dataset(str(Path(path).resolve()), stamp(path))
+
+
+@st.cache_resource(show_spinner=False)
+def embedder(name: str) -> TextEmbedder:
+    """The text embedder ``name``; for OpenAI the key from Streamlit secrets is handed over, never stored."""
+    key = _secret(OPENAI_SECRET) if name == "openai" else None
+    return get_embedder(name, api_key=key) if key else get_embedder(name)
+
+
+def _run_parts(path: str) -> tuple[MindDataset, TextEmbedder]:
+    config, meta, _ = read_run_files(path)
+    root = (meta.get("dataset") or {}).get("root")
+    if not root:
+        raise RecengineError(f"{path}: the run does not say which dataset it was trained on")
+    return dataset(root), embedder(config.model.embedder)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=3)
+def _loaded_run(path: str, changed: int) -> LoadedRun:
+    data, text = _run_parts(path)
+    return load_run(path, dataset=data, embedder=text)
+
+
+def loaded_run(path: str) -> LoadedRun:
+    """The model of the run folder ``path``, loaded once per version of the folder (read only: diagnostics,
+    evaluation)."""
+    return _loaded_run(path, stamp(path))
+
+
+@st.cache_resource(show_spinner="Starting the recommender…", max_entries=3)
+def _service(path: str, changed: int, dataset_name: str) -> RecommenderService:
+    data, text = _run_parts(path)
+    # The service grows its own copy of the catalogue (added articles), so it gets its own load.
+    return RecommenderService(load_run(path, dataset=data, embedder=text), store(), dataset_name, embedder=text)
+
+
+def service(path: str, dataset_name: str) -> RecommenderService:
+    """The recommender service of the run folder ``path`` (stored under ``dataset_name``), shared by every
+    session."""
+    return _service(path, stamp(path), dataset_name)
+
+
+# --------------------------------------------------------------------------------------------- first start
+
+
+def frame() -> None:
+    """What every page starts with: page settings, the first-start bootstrap and the sidebar.
+
+    Pages call it themselves (not app.py) because Streamlit sometimes runs a page file without app.py: its
+    legacy mode for a ``pages/`` folder does so on a fresh server until the first run of app.py, and AppTest
+    does so after ``switch_page``.
+    """
+    st.set_page_config(page_icon=":material/newspaper:", layout="wide")
+    with boundary("preparing the workspace") as ready:
+        bootstrap()
+        sidebar()
+    if not ready.ok:
+        st.stop()
+
+
+def bootstrap() -> None:
+    """Make sure a dataset and a trained model exist; the first start creates them, with visible progress."""
+    shown: dict[str, object] = {}
+
+    def report(stage: str, event: object) -> None:
+        if "status" not in shown:
+            shown["status"] = st.status("First start: preparing the demo workspace", expanded=True)
+            with shown["status"]:
+                shown["progress"] = TrainingProgress(curves=False)
+        status, progress = shown["status"], shown["progress"]
+        if isinstance(event, TrainEvent):
+            progress(event)
+        else:
+            status.update(label=f"First start: {stage}")
+            status.write(f"{stage.capitalize()}…")
+
+    ensure_ready(workspace(), store(), progress=report)
+    if "status" in shown:
+        shown["status"].update(label="Ready: the demo dataset and its model are saved for the next start",
+                               state="complete", expanded=False)
+
+
+# --------------------------------------------------------------------------------------------- active dataset and run
+
+
+def activate(*, dataset: str | None = None, run: str | None = None) -> None:
+    """Make a dataset and/or run active for this session and the next start, then rerun the page."""
+    st.session_state[PENDING_KEY] = {"dataset": dataset, "run": run}
+    st.rerun()
+
+
+def _remember(dataset_name: str | None, run_id: str | None) -> None:
+    """Keep the choice for the next start; the run is kept only together with its dataset."""
+    s = store()
+    if dataset_name:
+        s.set_setting(ACTIVE_DATASET, dataset_name)
+    if run_id:
+        s.set_setting(ACTIVE_RUN, run_id)
+
+
+def _newest_run(dataset_name: str) -> str | None:
+    runs = store().runs(dataset_name)
+    return runs[0]["run_id"] if runs else None
+
+
+def _on_dataset_change() -> None:
+    name = st.session_state.get(DATASET_KEY)
+    st.session_state[RUN_KEY] = _newest_run(name) if name else None
+    _remember(name, st.session_state[RUN_KEY])
+
+
+def _on_run_change() -> None:
+    _remember(st.session_state.get(DATASET_KEY), st.session_state.get(RUN_KEY))
+
+
+def _settle_choices(names: list[str]) -> None:
+    """Put a valid dataset and run into the sidebar's state before its widgets are drawn."""
+    s = store()
+    pending = st.session_state.pop(PENDING_KEY, None)
+    if pending:
+        if pending.get("run"):
+            record = s.run(pending["run"])
+            pending["dataset"] = record["dataset"] if record else pending.get("dataset")
+        if pending.get("dataset"):
+            st.session_state[DATASET_KEY] = pending["dataset"]
+            st.session_state[RUN_KEY] = pending.get("run") or _newest_run(pending["dataset"])
+            _remember(st.session_state[DATASET_KEY], st.session_state[RUN_KEY])
+    if st.session_state.get(DATASET_KEY) not in names:
+        remembered = s.get_setting(ACTIVE_DATASET)
+        st.session_state[DATASET_KEY] = remembered if remembered in names else (names[0] if names else None)
+    name = st.session_state[DATASET_KEY]
+    run_ids = [run["run_id"] for run in s.runs(name)] if name else []
+    if st.session_state.get(RUN_KEY) not in run_ids:
+        remembered = s.get_setting(ACTIVE_RUN)
+        st.session_state[RUN_KEY] = remembered if remembered in run_ids else (run_ids[0] if run_ids else None)
+
+
+def sidebar() -> None:
+    """The active dataset and model for this session, chosen in the sidebar on every page."""
+    s = store()
+    names = [d["name"] for d in s.datasets()]
+    _settle_choices(names)
+    with st.sidebar:
+        st.selectbox("Dataset", names, key=DATASET_KEY, on_change=_on_dataset_change,
+                     help="The data the pages work on. Add datasets on the Data page.")
+        run_ids = [run["run_id"] for run in s.runs(st.session_state[DATASET_KEY])] if names else []
+        st.selectbox("Model", run_ids, key=RUN_KEY, on_change=_on_run_change, placeholder="no model yet",
+                     help="The trained run the pages use. Train or load one on the Train & load page.")
+        run = active_run()
+        if run is None:
+            st.caption("No model is trained on this dataset yet.")
+        elif run["metrics"]:
+            model, oracle = run["metrics"]["model"], run["metrics"].get("oracle") or {}
+            st.caption(f"Dev AUC {fmt(model.get('auc'))} · random {fmt(run['metrics']['random'].get('auc'))} · "
+                       f"oracle {fmt(oracle.get('auc'))}")
+
+
+def active_dataset() -> dict | None:
+    """The store record of the dataset this session works on, or None when the store has none."""
+    name = st.session_state.get(DATASET_KEY)
+    return store().dataset(name) if name else None
+
+
+def active_run() -> dict | None:
+    """The store record of the run this session uses (trained on the active dataset), or None."""
+    run_id = st.session_state.get(RUN_KEY)
+    run = store().run(run_id) if run_id else None
+    dataset_record = active_dataset()
+    return run if run and dataset_record and run["dataset"] == dataset_record["name"] else None
+
+
+def require_dataset() -> dict:
+    record = active_dataset()
+    if record is None:
+        st.info("There is no dataset yet. Generate or import one on the Data page.")
+        st.page_link("pages/data.py", label="Go to Data", icon=":material/database:")
+        st.stop()
+    return record
+
+
+def require_run() -> dict:
+    """The active run; without one, say how to get one and stop the page."""
+    require_dataset()
+    run = active_run()
+    if run is None:
+        st.info("No model is trained on the active dataset yet. Train one, or pick another dataset in the sidebar.")
+        st.page_link("pages/train.py", label="Go to Train & load", icon=":material/model_training:")
+        st.stop()
+    return run
+
+
+# --------------------------------------------------------------------------------------------- progress
+
+
+class TrainingProgress:
+    """Shows training events as they arrive: a progress bar with the stage, and loss / dev-AUC curves per epoch.
+
+    ``window(start, end, prefix)`` maps the events that follow onto a part of the bar (one cell of a grid, one
+    configuration of a demonstration). Step events redraw the bar only when it moves by half a percent.
+    """
+
+    def __init__(self, *, curves: bool = True, random_auc: float | None = None, oracle_auc: float | None = None,
+                 key: str = "training"):
+        self.bar = st.progress(0.0, text="Starting…")
+        self.chart = st.empty() if curves else None
+        self.history: list[dict] = []
+        self.baselines = {"random_auc": random_auc, "oracle_auc": oracle_auc}
+        self.key = key
+        self._span = (0.0, 1.0)
+        self._prefix = ""
+        self._drawn = -1
+
+    def window(self, start: float, end: float, prefix: str = "") -> None:
+        self._span, self._prefix = (start, end), prefix
+
+    def _show(self, fraction: float, text: str, *, throttle: bool = False) -> None:
+        start, end = self._span
+        value = min(max(start + (end - start) * fraction, 0.0), 1.0)
+        if throttle and int(value * 200) == self._drawn:
+            return
+        self._drawn = int(value * 200)
+        self.bar.progress(value, text=f"{self._prefix}{text}")
+
+    def __call__(self, event: TrainEvent) -> None:
+        if event.kind == "prepare":
+            detail = f" ({event.step:,}/{event.steps:,})" if event.steps else ""
+            self._show(event.step / event.steps if event.steps else 0.0, f"{event.message or 'Preparing'}{detail}")
+        elif event.kind == "step" and event.steps and event.epochs:
+            loss = "" if event.loss is None else f" · loss {event.loss:.4f}"
+            self._show((event.epoch - 1 + event.step / event.steps) / event.epochs,
+                       f"epoch {event.epoch}/{event.epochs} · step {event.step}/{event.steps}{loss}", throttle=True)
+        elif event.kind == "epoch":
+            self.history.append({"epoch": len(self.history) + 1, "train_loss": event.loss, "dev": event.metrics})
+            auc = (event.metrics or {}).get("auc")
+            self._show(event.epoch / max(event.epochs, 1),
+                       f"finished epoch {event.epoch}/{event.epochs} · dev AUC {fmt(auc)}")
+            if self.chart is not None:
+                figure = plots.training_curves(self.history, **self.baselines)
+                self.chart.plotly_chart(figure, key=f"{self.key}-curves-{len(self.history)}")
+        elif event.kind == "done":
+            self._show(1.0, "done")

@@ -1,0 +1,86 @@
+"""Cold start: play a brand-new reader (interests from the category list or a sentence), read some of the
+recommendations, and watch the list and a measured indicator change."""
+
+import pandas as pd
+import streamlit as st
+
+from pages import _ui
+from recengine.ui_support import interest_overlap
+
+READER = "cold_reader"
+K = 10
+
+
+def read(item: dict) -> None:
+    """A click on 'Read': remember it (this session only) and the indicator before it."""
+    reader = st.session_state[READER]
+    reader["previous"] = reader.get("current")
+    reader["clicks"].append({key: item[key] for key in ("article_id", "title", "category", "subcategory")})
+
+
+_ui.frame()
+st.title("Cold start")
+run = _ui.require_run()
+st.caption("A reader the model has never seen: no ID vector, no history. Until three clicks, an interest sentence "
+           "(read by the same text model as the articles) stands in for a history; with neither, the popularity "
+           "prior answers. Clicks stay in this browser session: nothing is written to the store.")
+
+with _ui.boundary("starting the recommender") as ready:
+    service = _ui.service(run["path"], run["dataset"])
+    counts = service.catalog.frame["category"].value_counts().to_dict()
+if not ready.ok:
+    st.stop()
+
+with st.form("reader"):
+    chosen = st.multiselect("Interests from the category list", sorted(counts))
+    text = st.text_area("…and/or in your own words", placeholder="I follow Formula 1 and central banks", height=80)
+    if st.form_submit_button("Start as a new reader", type="primary", icon=":material/person_add:"):
+        st.session_state[READER] = {"categories": chosen, "text": text.strip(), "clicks": [], "current": None,
+                                    "previous": None}
+
+reader = st.session_state.get(READER)
+if reader is None:
+    st.stop()
+
+interest = " ".join(part for part in (", ".join(reader["categories"]), reader["text"]) if part) or None
+with _ui.boundary("recommending") as done:
+    items = service.cold_start(interest, [c["article_id"] for c in reader["clicks"]], k=K)
+if not done.ok:
+    st.stop()
+
+source = "the popularity prior (no interests, no clicks yet)" if items and items[0]["source"] == "popularity" \
+    else "the model"
+st.subheader("Your recommendations")
+st.caption(f"From {source}; {len(reader['clicks'])} click(s) so far. Interest sent to the model:")
+st.text(interest or "(none)")
+
+picked = interest_overlap(items, reader["categories"], counts)
+clicked = interest_overlap(items, [c["category"] for c in reader["clicks"]], counts)
+reader["current"] = picked["share"]
+cols = st.columns(3)
+cols[0].metric("In the categories you picked", _ui.percent(picked["share"]),
+               help="Share of the recommendations whose category is one you picked.")
+cols[1].metric("Random pick would give", _ui.percent(picked["base_rate"]),
+               help="Share of the catalogue in those categories: what a random list would score on average.")
+cols[2].metric("In the categories you read", _ui.percent(clicked["share"]),
+               help="Share of the recommendations in the categories of the articles you clicked.")
+if reader["previous"] is not None:
+    st.caption(f"Before your last click: {_ui.percent(reader['previous'])} in the categories you picked.")
+st.caption("What this measures: how closely the list follows the interests you stated and the articles you read, "
+           "against the chance level. It is not a click-through prediction: a reader invented here has no ground "
+           "truth to score against.")
+
+for item in items:
+    with st.container(border=True):
+        title_col, meta_col, button_col = st.columns([6, 3, 1], vertical_alignment="center")
+        title_col.text(item["title"])
+        score = f"score {item['score']:.3f}" if item["source"] == "model" else f"{item.get('clicks', 0)} clicks"
+        meta_col.text(f"{item['category']} / {item['subcategory']} · {score}")
+        button_col.button("Read", key=f"read-{item['article_id']}", on_click=read, args=(item,))
+
+if reader["clicks"]:
+    st.subheader("What you read")
+    st.dataframe(pd.DataFrame(reader["clicks"]), hide_index=True)
+if st.button("Start over", icon=":material/restart_alt:"):
+    del st.session_state[READER]
+    st.rerun()

@@ -1,0 +1,92 @@
+"""Home: what this is, the active dataset and model with their key numbers, and where to go next."""
+
+import streamlit as st
+
+from pages import _ui
+from recengine import plots
+from recengine.train.api import evaluate_run
+from recengine.ui_support import coverage_from_meta, metric_summary, read_meta
+
+_ui.frame()
+st.title("recengine")
+st.markdown(
+    "A news recommender that reads every article three ways: a **learned ID vector**, a **language-model text "
+    "embedding** and a **knowledge-graph GNN vector**, fused into one. It learns readers from their clicks and "
+    "keeps working when new articles and new readers arrive after training. Every quality figure is shown beside "
+    "a **random** scorer and the **oracle** (the true click probabilities of the synthetic world), so you can see "
+    "how much of the reachable ground a model covers."
+)
+
+dataset = _ui.require_dataset()
+run = _ui.active_run()
+data_col, model_col = st.columns(2, gap="large")
+
+with data_col, st.container(border=True):
+    st.subheader("Active dataset")
+    st.caption(f"{_ui.literal(dataset['name'])} · {dataset['source']}"
+               + (f" · preset {dataset['preset']}, seed {dataset['seed']}" if dataset["preset"] else ""))
+    summary = dataset["summary"]
+    cols = st.columns(4)
+    for col, (label, key) in zip(cols, (("Articles", "articles"), ("Users", "users"),
+                                        ("Impressions", "impressions"), ("Clicks", "clicks"))):
+        col.metric(label, f"{summary.get(key, 0):,}")
+
+with model_col, st.container(border=True):
+    st.subheader("Active model")
+    if run is None:
+        st.info("No model is trained on this dataset yet.")
+        st.page_link("pages/train.py", label="Train one", icon=":material/model_training:")
+    else:
+        config = run["config"]["model"]
+        st.caption(f"{_ui.literal(run['run_id'])} · {run['mode']} · views {'+'.join(config['views'])} · "
+                   f"{config['fusion']} fusion · {config['embedder']} text · {config['scoring']} / τ {config['temperature']}")
+        numbers = metric_summary(run["metrics"])
+        cols = st.columns(4)
+        cols[0].metric("Dev AUC", _ui.fmt(numbers["auc"]), help="Official MIND AUC, mean over dev impressions.")
+        cols[1].metric("Random AUC", _ui.fmt(numbers["random_auc"]), help="A random scorer on the same impressions.")
+        cols[2].metric("Oracle AUC", _ui.fmt(numbers["oracle_auc"]),
+                       help="The true click probabilities (known for synthetic data): the ceiling any model can reach.")
+        cols[3].metric("Way to the oracle", _ui.percent(numbers["share_of_oracle"]),
+                       help="(model − random) / (oracle − random): 0% is random, 100% is the oracle.")
+        cols = st.columns(4)
+        cols[0].metric("MRR", _ui.fmt(numbers["mrr"]))
+        cols[1].metric("nDCG@5", _ui.fmt(numbers["ndcg@5"]))
+        cols[2].metric("nDCG@10", _ui.fmt(numbers["ndcg@10"]))
+        with _ui.boundary("reading the run's coverage"):
+            coverage = coverage_from_meta(read_meta(run["path"]))
+            cols[3].metric("Text / graph coverage",
+                           f"{_ui.percent(coverage['text_coverage'])} / {_ui.percent(coverage['graph_coverage'])}",
+                           help="Share of the trained articles with a text vector / with knowledge-graph entities.")
+            if coverage["text_warning"]:
+                st.warning(_ui.literal(coverage["text_warning"]))
+
+if run is not None:
+    st.plotly_chart(plots.metrics_chart(run["metrics"]), key="home-metrics")
+    with st.expander("Check these numbers: evaluate the model on dev again"):
+        st.caption("Scores every dev impression again with the saved model and stores the result. The numbers "
+                   "should match the ones above: training is saved, evaluation is deterministic.")
+        if st.button("Evaluate again", icon=":material/refresh:"):
+            with _ui.boundary("evaluating the model"), st.spinner("Scoring the dev impressions…"):
+                loaded = _ui.loaded_run(run["path"])
+                metrics = evaluate_run(loaded, split="dev", embedder=_ui.embedder(run["config"]["model"]["embedder"]),
+                                       seed=run["config"]["train"]["seed"])
+                _ui.store().set_run_metrics(run["run_id"], metrics)
+                fresh = metric_summary(metrics)
+                st.success(f"Dev AUC now {_ui.fmt(fresh['auc'], 4)} (stored before: {_ui.fmt(numbers['auc'], 4)}); "
+                           f"random {_ui.fmt(fresh['random_auc'], 4)}, oracle {_ui.fmt(fresh['oracle_auc'], 4)}.")
+
+st.subheader("Where to go next")
+NEXT = (
+    ("pages/data.py", "Data", ":material/database:", "pick, generate or import a dataset and look at its statistics"),
+    ("pages/train.py", "Train & load", ":material/model_training:", "train a model with any setting, load or compare saved ones"),
+    ("pages/diagnostics.py", "Diagnostics", ":material/monitoring:", "logits, sigmoid saturation, gradients, fusion weights"),
+    ("pages/new_articles.py", "New articles", ":material/post_add:", "write an article and see it scored zero-shot"),
+    ("pages/cold_start.py", "Cold start", ":material/person_add:", "play a brand-new reader and watch the recommendations adapt"),
+    ("pages/compare.py", "Compare", ":material/compare_arrows:", "fusions × temperatures × losses by AUC and nDCG"),
+    ("pages/recommend.py", "Recommend", ":material/recommend:", "any reader's history and top-k, with each view's contribution"),
+)
+cols = st.columns(2)
+for i, (path, label, icon, what) in enumerate(NEXT):
+    with cols[i % 2]:
+        st.page_link(path, label=label, icon=icon)
+        st.caption(what)
