@@ -20,6 +20,7 @@ from recengine.config import ModelConfig, RunConfig, TrainConfig
 from recengine.data.mind import load_dataset
 from recengine.data.store import Store
 from recengine.data.synthetic import generate
+from recengine.errors import InputError
 from recengine.workspace import Workspace
 
 ACTIVE_DATASET = "active_dataset"
@@ -36,10 +37,13 @@ class Defaults:
     @classmethod
     def from_env(cls) -> "Defaults":
         base = cls()
+        epochs = os.environ.get("RECENGINE_DEFAULT_EPOCHS", str(base.epochs))
+        if not epochs.isdigit():
+            raise InputError(f"RECENGINE_DEFAULT_EPOCHS must be a whole number, got {epochs!r}")
         return cls(
             preset=os.environ.get("RECENGINE_DEFAULT_PRESET", base.preset),
             embedder=os.environ.get("RECENGINE_DEFAULT_EMBEDDER", base.embedder),
-            epochs=int(os.environ.get("RECENGINE_DEFAULT_EPOCHS", base.epochs)),
+            epochs=int(epochs),
         )
 
     def config(self) -> RunConfig:

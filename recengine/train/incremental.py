@@ -96,7 +96,10 @@ def _new_rows_only(n_old: int):
         if grad.is_sparse:
             grad = grad.coalesce()
             keep = grad.indices()[0] >= n_old
-            return torch.sparse_coo_tensor(grad.indices()[:, keep], grad.values()[keep], grad.shape)
+            # A subset of a coalesced tensor's entries is still sorted and unique.
+            return torch.sparse_coo_tensor(
+                grad.indices()[:, keep], grad.values()[keep], grad.shape, is_coalesced=True, check_invariants=False
+            )
         grad = grad.clone()
         grad[:n_old] = 0
         return grad

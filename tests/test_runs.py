@@ -1,0 +1,114 @@
+"""Run folders under bad conditions: truncated weights, a newer format, missing pieces, a pickle that tries to
+run code, and a crash in the middle of a save. Each gives a clear message, and nothing is ever unpickled."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+
+from recengine.cli import main
+from recengine.errors import RunFormatError
+from recengine.train import runs
+from recengine.train.runs import load_run
+
+
+@pytest.fixture
+def run_copy(tiny_run: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "run"
+    shutil.copytree(tiny_run, target)
+    return target
+
+
+def test_a_good_run_loads(run_copy, tiny_cache):
+    loaded = load_run(run_copy, cache=tiny_cache)
+    assert len(loaded.recommender.catalog) == json.loads((run_copy / "meta.json").read_text())["n_articles"]
+
+
+def test_truncated_weights(run_copy, tiny_cache):
+    weights = run_copy / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(RunFormatError, match="damaged or truncated"):
+        load_run(run_copy, cache=tiny_cache)
+
+
+def test_a_config_from_a_newer_version(run_copy, tiny_cache):
+    config = json.loads((run_copy / "config.json").read_text())
+    config["format_version"] = 99
+    (run_copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(RunFormatError, match="newer recengine"):
+        load_run(run_copy, cache=tiny_cache)
+
+
+def test_unknown_settings_in_the_config(run_copy, tiny_cache):
+    config = json.loads((run_copy / "config.json").read_text())
+    config["model"]["wings"] = 2
+    (run_copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(RunFormatError, match="unknown ModelConfig settings wings"):
+        load_run(run_copy, cache=tiny_cache)
+
+
+@pytest.mark.parametrize("piece", ["config.json", "weights.safetensors", "id_maps.json", "meta.json"])
+def test_a_run_folder_with_a_missing_piece(run_copy, tiny_cache, piece):
+    (run_copy / piece).unlink()
+    with pytest.raises(RunFormatError, match=f"missing {piece}"):
+        load_run(run_copy, cache=tiny_cache)
+
+
+def test_weights_that_do_not_fit_the_config(run_copy, tiny_cache):
+    config = json.loads((run_copy / "config.json").read_text())
+    config["model"]["dim"] = 32
+    (run_copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(RunFormatError, match="do not fit"):
+        load_run(run_copy, cache=tiny_cache)
+
+
+class _Exploit:
+    """Unpickling this would create a file: the proof that code ran."""
+
+    marker: Path
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "pwned"))
+
+
+def test_a_pickle_that_tries_to_run_code_is_never_executed(run_copy, tiny_cache, tmp_path):
+    marker = tmp_path / "executed"
+    exploit = _Exploit()
+    exploit.marker = marker
+    payload = pickle.dumps(exploit)
+    (run_copy / "weights.safetensors").write_bytes(payload)
+    with pytest.raises(RunFormatError):
+        load_run(run_copy, cache=tiny_cache)
+    assert not marker.exists()
+    # The same payload named like a torch checkpoint is not read at all: runs only know safetensors.
+    (run_copy / "weights.pt").write_bytes(payload)
+    with pytest.raises(RunFormatError):
+        load_run(run_copy, cache=tiny_cache)
+    assert not marker.exists()
+
+
+def test_a_crash_in_the_middle_of_a_save_keeps_the_previous_run(run_copy, tiny_cache, monkeypatch):
+    before = {p.name: p.read_bytes() for p in run_copy.iterdir()}
+    loaded = load_run(run_copy, cache=tiny_cache)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runs, "save_file", crash)
+    with pytest.raises(OSError):
+        runs.save_run(run_copy, loaded.recommender, meta=loaded.meta, history=loaded.history, metrics=loaded.metrics)
+    assert {p.name: p.read_bytes() for p in run_copy.iterdir()} == before
+    assert not [p for p in run_copy.parent.iterdir() if ".staging" in p.name]
+
+
+def test_the_cli_reports_a_broken_run_in_one_line(run_copy, capsys):
+    (run_copy / "id_maps.json").write_text("{not json")
+    assert main(["evaluate", "--run", str(run_copy)]) == 2
+    err = capsys.readouterr().err
+    assert "id_maps.json" in err and "not valid JSON" in err and "Traceback" not in err
+    assert main(["evaluate", "--run", str(run_copy.parent / "nothing-here")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
