@@ -29,9 +29,11 @@ from recengine.train.trainer import TrainEvent
 from recengine.workspace import Workspace
 
 LOG = logging.getLogger("recengine.dashboard")
-DATASET_KEY = "active_dataset_choice"
-RUN_KEY = "active_run_choice"
+CHOICE_KEY = "active_choice"
+DATASET_KEY = "sidebar_dataset"
+RUN_KEY = "sidebar_run"
 PENDING_KEY = "pending_activation"
+READY_KEY = "workspace_ready"
 OPENAI_SECRET = "OPENAI_API_KEY"
 # Characters that Streamlit markdown would interpret: emphasis, code, links, HTML, tables, LaTeX, directives.
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-!|~$:])")
@@ -200,7 +202,13 @@ def frame() -> None:
 
 
 def bootstrap() -> None:
-    """Make sure a dataset and a trained model exist; the first start creates them, with visible progress."""
+    """Make sure a dataset and a trained model exist; the first start creates them, with visible progress.
+
+    Checked once per session. A session that arrives while another one is making the defaults waits for it
+    (a file lock) under a spinner.
+    """
+    if st.session_state.get(READY_KEY):
+        return
     shown: dict[str, object] = {}
 
     def report(stage: str, event: object) -> None:
@@ -215,7 +223,9 @@ def bootstrap() -> None:
             status.update(label=f"First start: {stage}")
             status.write(f"{stage.capitalize()}…")
 
-    ensure_ready(workspace(), store(), progress=report)
+    with st.spinner("Preparing the workspace…"):
+        ensure_ready(workspace(), store(), progress=report)
+    st.session_state[READY_KEY] = True
     if "status" in shown:
         shown["status"].update(label="Ready: the demo dataset and its model are saved for the next start",
                                state="complete", expanded=False)
@@ -230,61 +240,69 @@ def activate(*, dataset: str | None = None, run: str | None = None) -> None:
     st.rerun()
 
 
-def _remember(dataset_name: str | None, run_id: str | None) -> None:
+def _choice() -> dict:
+    """This session's active dataset and run. Kept under a plain key: widget state does not survive a page
+    switch when the widget is drawn by the page, and the sidebar is drawn by every page."""
+    return st.session_state.setdefault(CHOICE_KEY, {"dataset": None, "run": None})
+
+
+def _remember(choice: dict) -> None:
     """Keep the choice for the next start; the run is kept only together with its dataset."""
     s = store()
-    if dataset_name:
-        s.set_setting(ACTIVE_DATASET, dataset_name)
-    if run_id:
-        s.set_setting(ACTIVE_RUN, run_id)
+    if choice["dataset"]:
+        s.set_setting(ACTIVE_DATASET, choice["dataset"])
+    if choice["run"]:
+        s.set_setting(ACTIVE_RUN, choice["run"])
 
 
-def _newest_run(dataset_name: str) -> str | None:
-    runs = store().runs(dataset_name)
+def _newest_run(dataset_name: str | None) -> str | None:
+    runs = store().runs(dataset_name) if dataset_name else []
     return runs[0]["run_id"] if runs else None
 
 
 def _on_dataset_change() -> None:
-    name = st.session_state.get(DATASET_KEY)
-    st.session_state[RUN_KEY] = _newest_run(name) if name else None
-    _remember(name, st.session_state[RUN_KEY])
+    choice = _choice()
+    choice["dataset"] = st.session_state[DATASET_KEY]
+    choice["run"] = _newest_run(choice["dataset"])
+    _remember(choice)
 
 
 def _on_run_change() -> None:
-    _remember(st.session_state.get(DATASET_KEY), st.session_state.get(RUN_KEY))
+    choice = _choice()
+    choice["run"] = st.session_state[RUN_KEY]
+    _remember(choice)
 
 
-def _settle_choices(names: list[str]) -> None:
-    """Put a valid dataset and run into the sidebar's state before its widgets are drawn."""
+def _settle_choice(names: list[str]) -> list[str]:
+    """Make this session's choice valid (a pending activation first, then what the store remembers);
+    returns the run ids of the chosen dataset."""
     s = store()
+    choice = _choice()
     pending = st.session_state.pop(PENDING_KEY, None)
     if pending:
-        if pending.get("run"):
-            record = s.run(pending["run"])
-            pending["dataset"] = record["dataset"] if record else pending.get("dataset")
-        if pending.get("dataset"):
-            st.session_state[DATASET_KEY] = pending["dataset"]
-            st.session_state[RUN_KEY] = pending.get("run") or _newest_run(pending["dataset"])
-            _remember(st.session_state[DATASET_KEY], st.session_state[RUN_KEY])
-    if st.session_state.get(DATASET_KEY) not in names:
+        record = s.run(pending["run"]) if pending.get("run") else None
+        choice["dataset"] = record["dataset"] if record else pending.get("dataset") or choice["dataset"]
+        choice["run"] = pending.get("run") or _newest_run(choice["dataset"])
+        _remember(choice)
+    if choice["dataset"] not in names:
         remembered = s.get_setting(ACTIVE_DATASET)
-        st.session_state[DATASET_KEY] = remembered if remembered in names else (names[0] if names else None)
-    name = st.session_state[DATASET_KEY]
-    run_ids = [run["run_id"] for run in s.runs(name)] if name else []
-    if st.session_state.get(RUN_KEY) not in run_ids:
+        choice["dataset"] = remembered if remembered in names else (names[0] if names else None)
+    run_ids = [run["run_id"] for run in s.runs(choice["dataset"])] if choice["dataset"] else []
+    if choice["run"] not in run_ids:
         remembered = s.get_setting(ACTIVE_RUN)
-        st.session_state[RUN_KEY] = remembered if remembered in run_ids else (run_ids[0] if run_ids else None)
+        choice["run"] = remembered if remembered in run_ids else (run_ids[0] if run_ids else None)
+    return run_ids
 
 
 def sidebar() -> None:
     """The active dataset and model for this session, chosen in the sidebar on every page."""
-    s = store()
-    names = [d["name"] for d in s.datasets()]
-    _settle_choices(names)
+    names = [d["name"] for d in store().datasets()]
+    run_ids = _settle_choice(names)
+    choice = _choice()
+    st.session_state[DATASET_KEY], st.session_state[RUN_KEY] = choice["dataset"], choice["run"]
     with st.sidebar:
         st.selectbox("Dataset", names, key=DATASET_KEY, on_change=_on_dataset_change,
                      help="The data the pages work on. Add datasets on the Data page.")
-        run_ids = [run["run_id"] for run in s.runs(st.session_state[DATASET_KEY])] if names else []
         st.selectbox("Model", run_ids, key=RUN_KEY, on_change=_on_run_change, placeholder="no model yet",
                      help="The trained run the pages use. Train or load one on the Train & load page.")
         run = active_run()
@@ -298,16 +316,15 @@ def sidebar() -> None:
 
 def active_dataset() -> dict | None:
     """The store record of the dataset this session works on, or None when the store has none."""
-    name = st.session_state.get(DATASET_KEY)
+    name = _choice()["dataset"]
     return store().dataset(name) if name else None
 
 
 def active_run() -> dict | None:
     """The store record of the run this session uses (trained on the active dataset), or None."""
-    run_id = st.session_state.get(RUN_KEY)
-    run = store().run(run_id) if run_id else None
-    dataset_record = active_dataset()
-    return run if run and dataset_record and run["dataset"] == dataset_record["name"] else None
+    choice = _choice()
+    run = store().run(choice["run"]) if choice["run"] else None
+    return run if run and run["dataset"] == choice["dataset"] else None
 
 
 def require_dataset() -> dict:

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
-from recengine.ui_support import interest_overlap
+from recengine.ui_support import category_counts, interest_overlap
 
 READER = "cold_reader"
 K = 10
@@ -27,7 +27,7 @@ st.caption("A reader the model has never seen: no ID vector, no history. Until t
 
 with _ui.boundary("starting the recommender") as ready:
     service = _ui.service(run["path"], run["dataset"])
-    counts = service.catalog.frame["category"].value_counts().to_dict()
+    counts = category_counts(service.catalog.frame["category"])
 if not ready.ok:
     st.stop()
 

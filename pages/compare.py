@@ -8,7 +8,7 @@ from recengine import plots
 from recengine.bootstrap import Defaults
 from recengine.config import EMBEDDERS, FUSIONS, LOSSES, ModelConfig, RunConfig, TrainConfig
 from recengine.eval.compare import METRIC_COLUMNS, run_grid
-from recengine.ui_support import grid_cell_metrics, stored_comparison
+from recengine.ui_support import comparison_headline, grid_cell_metrics, stored_comparison
 
 TEMPERATURES = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 PICK = "comparison_pick"
@@ -80,10 +80,11 @@ frame = stored_comparison(store, chosen)
 if frame.empty:
     st.warning("This comparison has no finished cell.")
     st.stop()
+headline = comparison_headline(frame)
 cols = st.columns(3)
-cols[0].metric("Best dev AUC", _ui.fmt(frame["auc"].max()))
-cols[1].metric("Random AUC", _ui.fmt(frame["random_auc"].mean()), help="A random scorer on the same impressions.")
-cols[2].metric("Oracle AUC", _ui.fmt(frame["oracle_auc"].mean()), help="The true click probabilities: the ceiling.")
+cols[0].metric("Best dev AUC", _ui.fmt(headline["best_auc"]))
+cols[1].metric("Random AUC", _ui.fmt(headline["random_auc"]), help="A random scorer on the same impressions.")
+cols[2].metric("Oracle AUC", _ui.fmt(headline["oracle_auc"]), help="The true click probabilities: the ceiling.")
 st.dataframe(frame, hide_index=True)
 st.download_button("Download CSV", frame.to_csv(index=False), file_name=f"comparison-{chosen}.csv",
                    mime="text/csv", icon=":material/download:")

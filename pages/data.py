@@ -74,7 +74,7 @@ with folder_tab, st.form("import-folder"):
     st.caption("A MIND folder (train/ and dev/, or one split with news.tsv and behaviors.tsv), read in place. "
                f"It must lie inside {', '.join(_ui.literal(str(r)) for r in roots)} "
                f"(more places can be allowed with ${IMPORT_ROOTS_ENV}).")
-    path = st.text_input("Folder", placeholder=str(roots[0] / "my-mind"))
+    path = st.text_input("Folder", placeholder="my-mind (under the datasets folder) or an absolute path")
     name = st.text_input("Name (optional)", placeholder="the folder's name", key="folder-name")
     strict = st.checkbox("Refuse the dataset at the first bad row", value=True, key="folder-strict",
                          help="Off: bad rows are skipped and counted instead.")

@@ -19,17 +19,16 @@ st.markdown(
 
 dataset = _ui.require_dataset()
 run = _ui.active_run()
-data_col, model_col = st.columns(2, gap="large")
+data_col, model_col = st.columns([2, 3], gap="large")
 
 with data_col, st.container(border=True):
     st.subheader("Active dataset")
     st.caption(f"{_ui.literal(dataset['name'])} · {dataset['source']}"
                + (f" · preset {dataset['preset']}, seed {dataset['seed']}" if dataset["preset"] else ""))
     summary = dataset["summary"]
-    cols = st.columns(4)
-    for col, (label, key) in zip(cols, (("Articles", "articles"), ("Users", "users"),
-                                        ("Impressions", "impressions"), ("Clicks", "clicks"))):
-        col.metric(label, f"{summary.get(key, 0):,}")
+    for row in ((("Articles", "articles"), ("Users", "users")), (("Impressions", "impressions"), ("Clicks", "clicks"))):
+        for col, (label, key) in zip(st.columns(2), row):
+            col.metric(label, f"{summary.get(key, 0):,}")
 
 with model_col, st.container(border=True):
     st.subheader("Active model")
@@ -46,7 +45,7 @@ with model_col, st.container(border=True):
         cols[1].metric("Random AUC", _ui.fmt(numbers["random_auc"]), help="A random scorer on the same impressions.")
         cols[2].metric("Oracle AUC", _ui.fmt(numbers["oracle_auc"]),
                        help="The true click probabilities (known for synthetic data): the ceiling any model can reach.")
-        cols[3].metric("Way to the oracle", _ui.percent(numbers["share_of_oracle"]),
+        cols[3].metric("Way to oracle", _ui.percent(numbers["share_of_oracle"]),
                        help="(model − random) / (oracle − random): 0% is random, 100% is the oracle.")
         cols = st.columns(4)
         cols[0].metric("MRR", _ui.fmt(numbers["mrr"]))
@@ -54,9 +53,11 @@ with model_col, st.container(border=True):
         cols[2].metric("nDCG@10", _ui.fmt(numbers["ndcg@10"]))
         with _ui.boundary("reading the run's coverage"):
             coverage = coverage_from_meta(read_meta(run["path"]))
-            cols[3].metric("Text / graph coverage",
-                           f"{_ui.percent(coverage['text_coverage'])} / {_ui.percent(coverage['graph_coverage'])}",
-                           help="Share of the trained articles with a text vector / with knowledge-graph entities.")
+            cols = st.columns(4)
+            cols[0].metric("Text coverage", _ui.percent(coverage["text_coverage"]),
+                           help="Share of the trained articles with a text vector.")
+            cols[1].metric("Graph coverage", _ui.percent(coverage["graph_coverage"]),
+                           help="Share of the trained articles linked to knowledge-graph entities.")
             if coverage["text_warning"]:
                 st.warning(_ui.literal(coverage["text_warning"]))
 

@@ -80,7 +80,7 @@ st.caption("Grows the ID tables for the new articles and users, trains only the 
            "kept. The input is archived, so the same data is never consumed twice.")
 with st.form("update"):
     folder = st.text_input("MIND folder with the new data",
-                           help=f"Inside {workspace.datasets} or a root listed in $RECENGINE_IMPORT_ROOTS.")
+                           help=f"A folder name under {workspace.datasets}, or an absolute path inside it or inside a root listed in $RECENGINE_IMPORT_ROOTS.")
     files = st.file_uploader("…or upload news.tsv and behaviors.tsv (or a .zip)", type=["tsv", "vec", "zip"],
                              accept_multiple_files=True)
     c = st.columns(3)

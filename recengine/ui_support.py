@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -246,6 +247,15 @@ def stored_comparison(store: Store, comparison_id: int) -> pd.DataFrame:
     return frame
 
 
+def comparison_headline(frame: pd.DataFrame) -> dict:
+    """The best cell's AUC, and random and oracle AUC averaged over the cells (they differ only by seed)."""
+    return {
+        "best_auc": frame["auc"].max(),
+        "random_auc": frame["random_auc"].mean(),
+        "oracle_auc": frame["oracle_auc"].mean(),
+    }
+
+
 def grid_cell_metrics(row: Mapping) -> dict:
     """One grid row as an evaluation dict (model overall and per slice, random and oracle overall) for
     :func:`recengine.plots.metrics_chart`."""
@@ -299,14 +309,17 @@ def recommendations_table(items: Sequence[Mapping]) -> pd.DataFrame:
     that mattered most, and each view's contribution to the logit (``contribution_<view>``)."""
     rows = []
     for rank, item in enumerate(items, 1):
-        row = {
-            "rank": rank,
-            **{key: item.get(key) for key in ("article_id", "title", "category", "subcategory", "score",
-                                              "probability", "recall_score", "top_view", "source")},
-        }
+        row = {"rank": rank, **{key: item.get(key) for key in ("article_id", "title", "category", "subcategory",
+                                                               "score", "probability", "top_view")}}
         row.update({f"contribution_{view}": value for view, value in (item.get("contributions") or {}).items()})
+        row.update({"recall_score": item.get("recall_score"), "source": item.get("source")})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def category_counts(categories: Iterable[str]) -> dict[str, int]:
+    """How many articles each category has (e.g. over a catalogue's ``category`` column)."""
+    return dict(Counter(categories))
 
 
 def interest_overlap(items: Sequence[Mapping], categories: Sequence[str], category_counts: Mapping[str, int]) -> dict:

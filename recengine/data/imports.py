@@ -49,11 +49,12 @@ def import_roots(workspace: Workspace) -> list[Path]:
 
 
 def allowed_folder(path: str | Path, workspace: Workspace) -> Path:
-    """``path`` resolved (symlinks and '..' followed), if it lies inside an import root; InputError otherwise."""
+    """``path`` resolved (symlinks and '..' followed; a relative path is taken under the datasets folder), if it
+    lies inside an import root; InputError otherwise."""
     text = str(path).strip()
     if not text:
         raise InputError("no folder given")
-    resolved = Path(text).expanduser().resolve()
+    resolved = (workspace.datasets / Path(text).expanduser()).resolve()
     roots = import_roots(workspace)
     if not any(resolved.is_relative_to(root) for root in roots):
         listing = ", ".join(str(root) for root in roots)

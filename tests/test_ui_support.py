@@ -1,0 +1,111 @@
+"""recengine.ui_support: run deletion, tables of runs and comparisons, benchmark results, interest overlap."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from recengine.bootstrap import ACTIVE_RUN, register_run
+from recengine.data.store import Store
+from recengine.errors import InputError
+from recengine.train.runs import read_run_files
+from recengine.ui_support import (
+    compare_runs,
+    delete_run,
+    interest_overlap,
+    metric_summary,
+    read_zero_shot,
+    runs_table,
+    stored_comparison,
+    zero_shot_rows,
+)
+from recengine.workspace import Workspace
+
+METRICS = {
+    "model": {"auc": 0.7, "mrr": 0.3, "ndcg@5": 0.3, "ndcg@10": 0.4},
+    "random": {"auc": 0.5, "mrr": 0.1, "ndcg@5": 0.1, "ndcg@10": 0.2},
+    "oracle": {"auc": 0.9, "mrr": 0.5, "ndcg@5": 0.5, "ndcg@10": 0.6},
+    "slices": {"warm": {"auc": 0.72}},
+}
+
+
+@pytest.fixture
+def workspace(home: Path) -> Workspace:
+    return Workspace(home)
+
+
+@pytest.fixture
+def store(workspace: Workspace):
+    with Store(workspace.store_path) as store:
+        yield store
+
+
+def registered(store: Store, folder: Path, tiny_run: Path, metrics: dict | None = METRICS) -> str:
+    shutil.copytree(tiny_run, folder)
+    config, meta, _ = read_run_files(folder)
+    return register_run(store, folder, dataset="tiny", config=config, meta=meta, metrics=metrics)
+
+
+def test_metric_summary_places_the_model_between_random_and_oracle():
+    summary = metric_summary(METRICS)
+    assert summary["share_of_oracle"] == pytest.approx((0.7 - 0.5) / (0.9 - 0.5))
+    assert summary["warm_auc"] == 0.72 and summary["cold_users_auc"] is None
+    assert set(metric_summary(None).values()) == {None}
+
+
+def test_delete_run_refuses_the_active_run_and_removes_folder_and_row(workspace, store, tiny_run: Path):
+    kept = registered(store, workspace.run("kept"), tiny_run)
+    gone = registered(store, workspace.run("gone"), tiny_run)
+    store.set_setting(ACTIVE_RUN, kept)
+    with pytest.raises(InputError, match="active model"):
+        delete_run(workspace, store, kept)
+    with pytest.raises(InputError, match="active model"):
+        delete_run(workspace, store, gone, active=gone)
+    assert delete_run(workspace, store, gone) == workspace.run("gone").resolve()
+    assert not workspace.run("gone").exists() and store.run("gone") is None
+    assert list(runs_table(store.runs())["run_id"]) == ["kept"]
+
+
+def test_delete_run_outside_the_runs_folder_only_forgets_it(workspace, store, tiny_run: Path, tmp_path: Path):
+    elsewhere = registered(store, tmp_path / "elsewhere", tiny_run)
+    assert delete_run(workspace, store, elsewhere) is None
+    assert (tmp_path / "elsewhere" / "config.json").is_file() and store.run(elsewhere) is None
+
+
+def test_compare_runs_lists_only_the_settings_that_differ(workspace, store, tiny_run: Path):
+    registered(store, workspace.run("a"), tiny_run)
+    registered(store, workspace.run("b"), tiny_run, metrics={**METRICS, "model": {**METRICS["model"], "auc": 0.8}})
+    metrics, settings = compare_runs(store.runs())
+    assert metrics.loc["auc"].to_dict() == {"a": 0.7, "b": 0.8}
+    assert settings.empty
+
+
+def test_stored_comparison_has_the_grid_layout(store):
+    comparison = store.start_comparison("tiny", {"fusions": ["gate"]})
+    row = {"fusion": "gate", "temperature": 0.1, "loss": "listwise", "seed": 0, "auc": 0.6, "mrr": 0.2,
+           "ndcg@5": 0.2, "ndcg@10": 0.3, "warm_auc": 0.61, "new_articles_auc": None, "cold_users_auc": 0.5,
+           "random_auc": 0.5, "oracle_auc": 0.8, "best_epoch": 1, "seconds": 2.0}
+    store.add_comparison_result(comparison, row)
+    frame = stored_comparison(store, comparison)
+    assert frame.iloc[0][["ndcg@5", "warm_auc", "best_epoch"]].tolist() == [0.2, 0.61, 1]
+    assert frame.attrs["comparison_id"] == comparison
+
+
+def test_zero_shot_results(tmp_path: Path):
+    assert read_zero_shot(tmp_path / "absent.json") is None
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(InputError, match="not valid JSON"):
+        read_zero_shot(tmp_path / "bad.json")
+    (tmp_path / "ok.json").write_text(json.dumps({"methods": {"full_retrain": {"day6_articles": {"auc": 0.7}}}}))
+    rows = zero_shot_rows(read_zero_shot(tmp_path / "ok.json"))
+    assert rows == [{"method": "full retrain", "auc": 0.7, "mrr": None, "ndcg@5": None, "ndcg@10": None}]
+
+
+def test_interest_overlap_against_the_base_rate():
+    items = [{"category": c} for c in ("sports", "sports", "news", "tv")]
+    result = interest_overlap(items, ["sports"], {"sports": 25, "news": 50, "tv": 25})
+    assert result == {"share": 0.5, "base_rate": 0.25, "lift": 2.0, "items": 4}
+    assert interest_overlap(items, [], {"sports": 1})["share"] is None
