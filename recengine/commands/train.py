@@ -126,16 +126,21 @@ def summarize(metrics: dict | None) -> dict | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from recengine.train import distributed
     from recengine.train.api import train_run
 
-    if args.out.exists() and not args.force:
-        raise InputError("run folder exists (use --force to replace it)", path=args.out)
     config = config_from_args(args)
+    context = distributed.from_environment(config.train.device)
+    if args.out.exists() and not args.force and context.is_main:
+        raise InputError("run folder exists (use --force to replace it)", path=args.out)
     printer = ProgressPrinter()
     try:
         trained = train_run(args.data, config, out=args.out, cache=args.cache, progress=printer)
     finally:
         printer.close()
+        distributed.shutdown(context)
+    if not context.is_main:
+        return 0
     for warning in trained.meta["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     print(json.dumps({

@@ -11,7 +11,8 @@ from recengine.data.mind import MindDataset, load_dataset
 from recengine.eval.evaluate import evaluate_interactions
 from recengine.text import TextEmbedder, get_embedder
 from recengine.train.runs import LoadedRun, dataset_fingerprint, load_run, now_iso, save_run, split_view
-from recengine.train.trainer import Prepared, ProgressCallback, Trainer, TrainEvent, TrainResult, prepare, resolve_device
+from recengine.train import distributed
+from recengine.train.trainer import Prepared, ProgressCallback, Trainer, TrainEvent, TrainResult, prepare
 
 
 @dataclass
@@ -41,12 +42,15 @@ def train_run(
     config.model.validate()
     config.train.validate()
     dataset = _as_dataset(data)
+    context = distributed.from_environment(config.train.device)
+    if not context.is_main:
+        progress = None  # one progress report per job, from rank 0
     started = time.perf_counter()
     prepared = prepare(dataset, config, embedder=embedder, cache=cache, progress=progress)
-    trainer = Trainer(prepared, config, progress=progress)
+    trainer = Trainer(prepared, config, progress=progress, context=context)
     result = trainer.fit()
     metrics = None
-    if prepared.dev is not None:
+    if prepared.dev is not None and context.is_main:
         if progress:
             progress(TrainEvent("prepare", message="evaluating on dev"))
         metrics = evaluate_interactions(trainer.evaluation_model(), prepared.dev, truth=prepared.truth, seed=config.train.seed)
@@ -59,12 +63,14 @@ def train_run(
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
         "train_seconds": round(time.perf_counter() - started, 2),
-        "device": resolve_device(config.train.device),
+        "device": str(trainer.device),
+        "world_size": context.world_size,
         "dataset": {"root": str(Path(dataset.root).resolve()), "fingerprint": dataset_fingerprint(dataset.root)},
         "warnings": prepared.warnings,
     }
-    if out is not None:
+    if out is not None and context.is_main:  # checkpoints are written by rank 0 only
         save_run(out, result.recommender, meta=meta, history=result.history, metrics=metrics)
+    distributed.barrier(context)
     if progress:
         progress(TrainEvent("done", epoch=result.best_epoch, metrics=metrics and metrics["model"]))
     return TrainedRun(result, metrics, meta, prepared, Path(out) if out is not None else None)

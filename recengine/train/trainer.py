@@ -10,22 +10,26 @@ from __future__ import annotations
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 
 from recengine.config import RunConfig
-from recengine.data.mind import MindDataset
+from recengine.data.mind import MindDataset, gather_ranges
 from recengine.errors import InputError
+from recengine.eval.metrics import mind_metrics_csr
 from recengine.model.catalog import UNKNOWN_TIME, Catalog, IdMap
 from recengine.model.interactions import Interactions, attach_history_times, build_interactions, click_log, pad_last
-from recengine.train.runs import split_view
 from recengine.model.network import UNKNOWN_SECONDS, RecommenderNet
 from recengine.model.recommender import Recommender
 from recengine.text import TextEmbedder, get_embedder
-from recengine.train import losses
+from recengine.train import distributed, losses
+from recengine.train.distributed import SINGLE, Context
+from recengine.train.runs import split_view
 
 
 @dataclass
@@ -145,12 +149,16 @@ class ClickBatches:
     def __len__(self) -> int:
         return len(self.click_rows)
 
-    def epoch_order(self, epoch: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
-        """This rank's share of a fresh permutation of the clicks (same length on every rank)."""
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self))
-        per_rank = math.ceil(len(order) / world_size)
-        order = np.resize(order, per_rank * world_size)  # wraps around so every rank gets a full share
-        return order[rank::world_size]
+    def epoch_order(self, epoch: int, context: Context = SINGLE) -> np.ndarray:
+        """This rank's share of the clicks for ``epoch``: a DistributedSampler re-shuffled with set_epoch.
+
+        Every rank gets the same number of samples (the sampler wraps around), so DDP steps stay in lockstep.
+        """
+        sampler = DistributedSampler(
+            range(len(self)), num_replicas=context.world_size, rank=context.rank, shuffle=True, seed=self.seed
+        )
+        sampler.set_epoch(epoch)
+        return np.fromiter(iter(sampler), dtype=np.int64)
 
     def batch(self, samples: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
         inter = self.inter
@@ -246,14 +254,13 @@ class Trainer:
         *,
         progress: ProgressCallback | None = None,
         net: RecommenderNet | None = None,
-        rank: int = 0,
-        world_size: int = 1,
+        context: Context = SINGLE,
     ):
         self.prepared = prepared
         self.config = config
         self.progress = progress or (lambda event: None)
-        self.device = torch.device(resolve_device(config.train.device))
-        self.rank, self.world_size = rank, world_size
+        self.context = context
+        self.device = torch.device(distributed.device_for(resolve_device(config.train.device), context))
         torch.manual_seed(config.train.seed)
         self.net = net if net is not None else self.new_network()
 
@@ -293,7 +300,8 @@ class Trainer:
         batches = ClickBatches(
             p.train, cfg.negatives, self.config.model.max_history, cfg.seed, np.flatnonzero(net.article_trained.cpu().numpy())
         )
-        rng = np.random.default_rng([cfg.seed, self.rank, 1])
+        context = self.context
+        rng = np.random.default_rng([cfg.seed, context.rank, 1])
         sparse, dense = [], []
         for name, param in net.named_parameters():
             if trainable is not None and not trainable(name):
@@ -308,7 +316,9 @@ class Trainer:
         if sparse:
             # No weight decay and no dense moments: untouched rows stay exactly as they are.
             optimizers.append(torch.optim.SparseAdam(sparse, lr=cfg.lr * lr_scale * cfg.id_lr_scale))
-        steps_per_epoch = max(1, math.ceil(len(batches) / self.world_size / cfg.batch_size))
+        # --batch-size is the global batch: each of N ranks takes 1/N of it per step.
+        rank_batch = max(1, math.ceil(cfg.batch_size / context.world_size))
+        steps_per_epoch = max(1, math.ceil(len(batches) / context.world_size / rank_batch))
         total = steps_per_epoch * cfg.epochs
         warmup = int(cfg.warmup * total)
         if cfg.schedule == "plateau":
@@ -327,20 +337,21 @@ class Trainer:
         best_auc, best_epoch, best_state, bad_epochs = -1.0, 0, None, 0
         samples_seen = 0
         stopped_early = False
-        model_for_ddp = getattr(self, "ddp_module", None) or net
+        # Views and fusions that skip a module in some batches (e.g. no empty history) leave it unused.
+        model = DistributedDataParallel(net, find_unused_parameters=True) if context.active else net
         evaluator = self.evaluation_model()
         for epoch in range(1, cfg.epochs + 1):
             net.train()
-            order = batches.epoch_order(epoch, self.rank, self.world_size)
+            order = batches.epoch_order(epoch, context)
             epoch_loss, epoch_steps = 0.0, 0
             norms: dict[str, float] = {name: 0.0 for name in groups}
             epoch_start = time.perf_counter()
             for step in range(steps_per_epoch):
-                samples = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                samples = order[step * rank_batch : (step + 1) * rank_batch]
                 if len(samples) == 0:
                     break
                 batch = to_tensors(batches.batch(samples, rng), device)
-                logits, rows = model_for_ddp(
+                logits, rows = model(
                     batch, text, graph, first_seen, self.config.model.id_dropout, in_batch=cfg.loss == "infonce"
                 )
                 loss = self._loss(logits, rows, pos_weight)
@@ -364,7 +375,7 @@ class Trainer:
                     raise FloatingPointError(f"training diverged at epoch {epoch}, step {step + 1} (loss {value})")
                 epoch_loss += value
                 epoch_steps += 1
-                samples_seen += len(samples) * self.world_size
+                samples_seen += len(samples) * context.world_size
                 if step % 10 == 0 or step == steps_per_epoch - 1:
                     self.progress(TrainEvent("step", epoch, cfg.epochs, step + 1, steps_per_epoch, value, self._lr(optimizers)))
             evaluator.invalidate()
@@ -372,12 +383,12 @@ class Trainer:
             auc = metrics["auc"] if metrics and metrics.get("auc") is not None else -epoch_loss
             entry = {
                 "epoch": epoch,
-                "train_loss": epoch_loss / max(epoch_steps, 1),
+                "train_loss": distributed.mean(epoch_loss / max(epoch_steps, 1), context),
                 "lr": self._lr(optimizers),
                 "dev": metrics,
                 "grad_norms": {name: total / max(epoch_steps, 1) for name, total in norms.items()},
                 "seconds": round(time.perf_counter() - epoch_start, 3),
-                "samples": epoch_steps * cfg.batch_size * self.world_size,
+                "samples": epoch_steps * rank_batch * context.world_size,
             }
             history.append(entry)
             for s in schedulers:
@@ -414,17 +425,19 @@ class Trainer:
         return optimizers[0].param_groups[0]["lr"] if optimizers else None
 
     def _dev_metrics(self, evaluator: Recommender) -> dict | None:
+        """Dev metrics after an epoch; the impressions are split across ranks and the scores gathered, so every
+        rank computes the same numbers (and takes the same early-stopping decision)."""
         dev = self.prepared.dev
-        if dev is None or self.rank != 0:
+        if dev is None:
             return None
         limit = self.config.train.eval_impressions
         if limit and limit < len(dev):
             dev = dev.select(np.random.default_rng(self.config.train.seed).choice(len(dev), size=limit, replace=False))
-        scores = evaluator.score(dev)
-        from recengine.eval.metrics import mind_metrics_csr
-
+        context = self.context
+        mine = np.arange(context.rank, len(dev), context.world_size)
+        parts = distributed.gather((mine, evaluator.score(dev.select(mine))), context)
+        scores = np.empty(len(dev.candidates), dtype=np.float32)
+        for rows, part in parts:
+            _, flat = gather_ranges(dev.candidate_ptr, rows)
+            scores[flat] = part
         return mind_metrics_csr(dev.labels, scores, dev.candidate_ptr)
-
-
-def config_summary(config: RunConfig) -> dict:
-    return {"model": asdict(config.model), "train": asdict(config.train)}
