@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from recengine import plots
 from recengine.bootstrap import ACTIVE_DATASET, ACTIVE_RUN, Defaults, ensure_ready
@@ -213,14 +214,14 @@ def bootstrap() -> None:
 
     def report(stage: str, event: object) -> None:
         if "status" not in shown:
+            # Not entered as a context manager: leaving one marks the status complete.
             shown["status"] = st.status("First start: preparing the demo workspace", expanded=True)
-            with shown["status"]:
-                shown["progress"] = TrainingProgress(curves=False)
+            shown["progress"] = TrainingProgress(shown["status"], curves=False)
         status, progress = shown["status"], shown["progress"]
         if isinstance(event, TrainEvent):
             progress(event)
         else:
-            status.update(label=f"First start: {stage}")
+            status.update(label=f"First start: {stage}", expanded=True)
             status.write(f"{stage.capitalize()}…")
 
     with st.spinner("Preparing the workspace…"):
@@ -357,10 +358,18 @@ class TrainingProgress:
     configuration of a demonstration). Step events redraw the bar only when it moves by half a percent.
     """
 
-    def __init__(self, *, curves: bool = True, random_auc: float | None = None, oracle_auc: float | None = None,
-                 key: str = "training"):
-        self.bar = st.progress(0.0, text="Starting…")
-        self.chart = st.empty() if curves else None
+    def __init__(
+        self,
+        container: DeltaGenerator | None = None,
+        *,
+        curves: bool = True,
+        random_auc: float | None = None,
+        oracle_auc: float | None = None,
+        key: str = "training",
+    ):
+        where = container if container is not None else st
+        self.bar = where.progress(0.0, text="Starting…")
+        self.chart = where.empty() if curves else None
         self.history: list[dict] = []
         self.baselines = {"random_auc": random_auc, "oracle_auc": oracle_auc}
         self.key = key

@@ -32,7 +32,7 @@ if not ready.ok:
     st.stop()
 
 with st.form("reader"):
-    chosen = st.multiselect("Interests from the category list", sorted(counts))
+    chosen = st.multiselect("Interests from the category list", sorted(c for c in counts if c))
     text = st.text_area("…and/or in your own words", placeholder="I follow Formula 1 and central banks", height=80)
     if st.form_submit_button("Start as a new reader", type="primary", icon=":material/person_add:"):
         st.session_state[READER] = {"categories": chosen, "text": text.strip(), "clicks": [], "current": None,

@@ -9,7 +9,7 @@ from recengine.config import EMBEDDERS
 from recengine.data.imports import IMPORT_ROOTS_ENV, generate_dataset, import_folder, import_roots, import_upload
 from recengine.data.synthetic import PRESETS
 from recengine.diagnostics import data_statistics
-from recengine.ui_support import dataset_coverage
+from recengine.ui_support import dataset_coverage, datasets_table
 
 
 @st.cache_data(show_spinner="Counting…", max_entries=8)
@@ -32,13 +32,7 @@ records = store.datasets()
 
 st.subheader("Datasets")
 if records:
-    table = pd.DataFrame([
-        {"name": r["name"], "source": r["source"], "preset": r["preset"], "seed": r["seed"],
-         "articles": r["summary"].get("articles"), "users": r["summary"].get("users"),
-         "impressions": r["summary"].get("impressions"), "imported_at": r["imported_at"], "path": r["path"]}
-        for r in records
-    ])
-    st.dataframe(table, hide_index=True)
+    st.dataframe(datasets_table(records), hide_index=True)
     names = [r["name"] for r in records]
     current = _ui.active_dataset()
     with st.form("activate-dataset", border=False):
@@ -66,7 +60,8 @@ with generate_tab, st.form("generate"):
             result = generate_dataset(workspace, store, preset, int(seed), name.strip() or None)
             status.update(label="Generated", state="complete")
         if done.ok:
-            st.session_state["data_message"] = f"Generated dataset {result['dataset']}: {result['articles']:,} articles."
+            st.session_state["data_message"] = (f"Generated dataset {result['dataset']}: "
+                                                 f"{result['articles']:,} articles.")
             _ui.activate(dataset=result["dataset"])
 
 with folder_tab, st.form("import-folder"):

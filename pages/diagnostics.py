@@ -55,7 +55,8 @@ labels = {
 }
 with st.form("saturation"):
     epochs = st.number_input("Epochs per setting", min_value=1, max_value=20, value=2,
-                             help="Three trainings run one after the other; on the demo preset each epoch takes a while.")
+                             help="Three trainings run one after the other; on the demo preset an epoch takes "
+                                  "a while.")
     start = st.form_submit_button("Run the demonstration", icon=":material/science:")
 if start:
     names = list(saturation_configs())

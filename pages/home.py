@@ -38,7 +38,8 @@ with model_col, st.container(border=True):
     else:
         config = run["config"]["model"]
         st.caption(f"{_ui.literal(run['run_id'])} · {run['mode']} · views {'+'.join(config['views'])} · "
-                   f"{config['fusion']} fusion · {config['embedder']} text · {config['scoring']} / τ {config['temperature']}")
+                   f"{config['fusion']} fusion · {config['embedder']} text · "
+                   f"{config['scoring']} / τ {config['temperature']}")
         numbers = metric_summary(run["metrics"])
         cols = st.columns(4)
         cols[0].metric("Dev AUC", _ui.fmt(numbers["auc"]), help="Official MIND AUC, mean over dev impressions.")
@@ -78,16 +79,16 @@ if run is not None:
 
 st.subheader("Where to go next")
 NEXT = (
-    ("pages/data.py", "Data", ":material/database:", "pick, generate or import a dataset and look at its statistics"),
-    ("pages/train.py", "Train & load", ":material/model_training:", "train a model with any setting, load or compare saved ones"),
-    ("pages/diagnostics.py", "Diagnostics", ":material/monitoring:", "logits, sigmoid saturation, gradients, fusion weights"),
-    ("pages/new_articles.py", "New articles", ":material/post_add:", "write an article and see it scored zero-shot"),
-    ("pages/cold_start.py", "Cold start", ":material/person_add:", "play a brand-new reader and watch the recommendations adapt"),
-    ("pages/compare.py", "Compare", ":material/compare_arrows:", "fusions × temperatures × losses by AUC and nDCG"),
-    ("pages/recommend.py", "Recommend", ":material/recommend:", "any reader's history and top-k, with each view's contribution"),
+    ("data", "Data", ":material/database:", "pick, generate or import a dataset and look at its statistics"),
+    ("train", "Train & load", ":material/model_training:", "train a model with any setting, load or compare runs"),
+    ("diagnostics", "Diagnostics", ":material/monitoring:", "logits, sigmoid saturation, gradients, fusion weights"),
+    ("new_articles", "New articles", ":material/post_add:", "write an article and see it scored zero-shot"),
+    ("cold_start", "Cold start", ":material/person_add:", "play a brand-new reader and watch the list adapt"),
+    ("compare", "Compare", ":material/compare_arrows:", "fusions × temperatures × losses by AUC and nDCG"),
+    ("recommend", "Recommend", ":material/recommend:", "any reader's history and top-k, with each view's part"),
 )
 cols = st.columns(2)
-for i, (path, label, icon, what) in enumerate(NEXT):
+for i, (name, label, icon, what) in enumerate(NEXT):
     with cols[i % 2]:
-        st.page_link(path, label=label, icon=icon)
+        st.page_link(f"pages/{name}.py", label=label, icon=icon)
         st.caption(what)

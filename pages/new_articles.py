@@ -1,14 +1,11 @@
 """New articles: write an article and see it scored zero-shot (who it reaches first, its nearest articles);
 fold new MIND data into the model (incremental update); zero-shot vs incremental vs retrain from the benchmark."""
 
-import shutil
-
 import pandas as pd
 import streamlit as st
 
 from pages import _ui
 from recengine import plots
-from recengine.data.imports import allowed_folder, scratch_folder, unpack_upload
 from recengine.ui_support import metric_summary, read_zero_shot, update_and_register, zero_shot_path, zero_shot_rows
 
 
@@ -80,7 +77,8 @@ st.caption("Grows the ID tables for the new articles and users, trains only the 
            "kept. The input is archived, so the same data is never consumed twice.")
 with st.form("update"):
     folder = st.text_input("MIND folder with the new data",
-                           help=f"A folder name under {workspace.datasets}, or an absolute path inside it or inside a root listed in $RECENGINE_IMPORT_ROOTS.")
+                           help=f"A folder name under {workspace.datasets}, or an absolute path inside it or "
+                                "inside a root listed in $RECENGINE_IMPORT_ROOTS.")
     files = st.file_uploader("…or upload news.tsv and behaviors.tsv (or a .zip)", type=["tsv", "vec", "zip"],
                              accept_multiple_files=True)
     c = st.columns(3)
@@ -90,32 +88,20 @@ with st.form("update"):
     update = st.form_submit_button("Update the model", icon=":material/update:")
 
 if update:
-    if files and folder.strip():
-        st.error("Give a folder or upload files, not both.")
-    else:
-        with _ui.boundary("updating the model") as done:
-            scratch = scratch_folder(workspace.home / "uploads") if files else None
-            try:
-                source = unpack_upload([(f.name, f.getvalue()) for f in files], scratch) if files else \
-                    allowed_folder(folder, workspace)
-                with st.status("Updating the model…", expanded=True) as status:
-                    progress = _ui.TrainingProgress()
-                    run_id, result = update_and_register(
-                        workspace, _ui.store(), run["run_id"], source, epochs=int(epochs),
-                        full_epochs=int(full_epochs), lr_decay=float(lr_decay),
-                        embedder=_ui.embedder(run["config"]["model"]["embedder"]), progress=progress,
-                    )
-                    status.update(label="Updated and saved", state="complete")
-            finally:
-                if scratch is not None:
-                    shutil.rmtree(scratch, ignore_errors=True)
-        if done.ok:
-            st.session_state["update_report"] = {
-                "run_id": run_id, "parent": run["run_id"], "new_articles": result.meta["new_articles"],
-                "new_users": result.meta["new_users"],
-                "metrics": {run["run_id"]: metric_summary(run["metrics"]), run_id: metric_summary(result.metrics)},
-            }
-            _ui.activate(run=run_id)
+    with _ui.boundary("updating the model") as done, st.status("Updating the model…", expanded=True) as status:
+        progress = _ui.TrainingProgress()
+        run_id, result = update_and_register(
+            workspace, _ui.store(), run["run_id"], folder=folder, files=[(f.name, f.getvalue()) for f in files],
+            epochs=int(epochs), full_epochs=int(full_epochs), lr_decay=float(lr_decay),
+            embedder=_ui.embedder(run["config"]["model"]["embedder"]), progress=progress,
+        )
+        status.update(label="Updated and saved", state="complete")
+    if done.ok:
+        st.session_state["update_report"] = {
+            "run_id": run_id, "new_articles": result.meta["new_articles"], "new_users": result.meta["new_users"],
+            "metrics": {run["run_id"]: metric_summary(run["metrics"]), run_id: metric_summary(result.metrics)},
+        }
+        _ui.activate(run=run_id)
 
 if report := st.session_state.pop("update_report", None):
     st.success(f"Saved run {_ui.literal(report['run_id'])} ({report['new_articles']:,} new articles, "

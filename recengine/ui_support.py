@@ -20,6 +20,7 @@ import pandas as pd
 
 from recengine.bootstrap import ACTIVE_RUN, register_run
 from recengine.config import RunConfig
+from recengine.data.imports import allowed_folder, scratch_folder, unpack_upload
 from recengine.data.mind import MindDataset, load_dataset
 from recengine.data.store import Store
 from recengine.errors import InputError
@@ -76,24 +77,38 @@ def update_and_register(
     workspace: Workspace,
     store: Store,
     parent_id: str,
-    new_data: str | Path,
     *,
+    folder: str | Path | None = None,
+    files: Sequence[tuple[str, bytes]] = (),
     epochs: int,
     full_epochs: int,
     lr_decay: float,
     embedder: TextEmbedder | None = None,
     progress: ProgressCallback | None = None,
 ) -> tuple[str, UpdateResult]:
-    """Fold ``new_data`` into a copy of a stored run (see :func:`update_run`), save and register the new run."""
+    """Fold new data into a copy of a stored run (see :func:`update_run`), save and register the new run.
+
+    The data is a MIND ``folder`` inside the import roots (see :func:`allowed_folder`), or uploaded ``files``
+    (see :func:`unpack_upload`), unpacked to a scratch folder that is removed afterwards.
+    """
     parent = store.run(parent_id)
     if parent is None:
         raise InputError(f"unknown run {parent_id!r}")
-    run_id = new_run_id(workspace, store, parent["dataset"], "update")
-    out = workspace.run(run_id)
-    result = update_run(
-        parent["path"], new_data, out, epochs=epochs, full_epochs=full_epochs, lr_decay=lr_decay,
-        embedder=embedder, archive=workspace.archive, progress=progress,
-    )
+    given_folder = folder is not None and str(folder).strip() != ""
+    if given_folder == bool(files):
+        raise InputError("give either a folder or uploaded files with the new data")
+    scratch = scratch_folder(workspace.home / "uploads") if files else None
+    try:
+        source = unpack_upload(files, scratch) if files else allowed_folder(folder, workspace)
+        run_id = new_run_id(workspace, store, parent["dataset"], "update")
+        out = workspace.run(run_id)
+        result = update_run(
+            parent["path"], source, out, epochs=epochs, full_epochs=full_epochs, lr_decay=lr_decay,
+            embedder=embedder, archive=workspace.archive, progress=progress,
+        )
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     config = result.recommender.config
     register_run(store, out, dataset=parent["dataset"], config=config, meta=result.meta, metrics=result.metrics)
     return run_id, result
@@ -177,6 +192,18 @@ def runs_table(runs: Sequence[Mapping]) -> pd.DataFrame:
         })
     columns = ["run_id", "dataset", "mode", "parent", "created_at", "views", "fusion", "embedder", "scoring",
                "temperature", "loss", "epochs", *SUMMARY_COLUMNS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def datasets_table(datasets: Sequence[Mapping]) -> pd.DataFrame:
+    """One row per stored dataset (as :meth:`Store.datasets` returns them): origin, size and place."""
+    rows = [
+        {"name": d["name"], "source": d["source"], "preset": d["preset"], "seed": d["seed"],
+         **{key: d["summary"].get(key) for key in ("articles", "users", "impressions")},
+         "imported_at": d["imported_at"], "path": d["path"]}
+        for d in datasets
+    ]
+    columns = ["name", "source", "preset", "seed", "articles", "users", "impressions", "imported_at", "path"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -331,4 +358,5 @@ def interest_overlap(items: Sequence[Mapping], categories: Sequence[str], catego
         return {"share": None, "base_rate": None, "lift": None, "items": len(items)}
     share = sum(item.get("category") in chosen for item in items) / len(items)
     base_rate = sum(category_counts.get(c, 0) for c in chosen) / total
-    return {"share": share, "base_rate": base_rate, "lift": share / base_rate if base_rate else None, "items": len(items)}
+    lift = share / base_rate if base_rate else None
+    return {"share": share, "base_rate": base_rate, "lift": lift, "items": len(items)}
