@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
+from streamlit.navigation.page import StreamlitPage
+from streamlit.runtime.pages_manager import PagesManager
 
 from recengine import plots
 from recengine.bootstrap import ACTIVE_DATASET, ACTIVE_RUN, Defaults, ensure_ready
@@ -30,6 +33,7 @@ from recengine.train.trainer import TrainEvent
 from recengine.workspace import Workspace
 
 LOG = logging.getLogger("recengine.dashboard")
+_ROUTING = threading.local()  # whether app.py started the page run in this thread
 CHOICE_KEY = "active_choice"
 DATASET_KEY = "sidebar_dataset"
 RUN_KEY = "sidebar_run"
@@ -187,13 +191,43 @@ def service(path: str, dataset_name: str) -> RecommenderService:
 # --------------------------------------------------------------------------------------------- first start
 
 
+def pages() -> list[StreamlitPage]:
+    """The dashboard's pages; URL paths equal the file names, as in Streamlit's legacy ``pages/`` mode."""
+    return [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),
+        st.Page("pages/data.py", title="Data", icon=":material/database:", url_path="data"),
+        st.Page("pages/train.py", title="Train & load", icon=":material/model_training:", url_path="train"),
+        st.Page("pages/diagnostics.py", title="Diagnostics", icon=":material/monitoring:", url_path="diagnostics"),
+        st.Page("pages/new_articles.py", title="New articles", icon=":material/post_add:", url_path="new_articles"),
+        st.Page("pages/cold_start.py", title="Cold start", icon=":material/person_add:", url_path="cold_start"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+        st.Page("pages/recommend.py", title="Recommend", icon=":material/recommend:", url_path="recommend"),
+    ]
+
+
+@contextmanager
+def routed() -> Iterator[None]:
+    """Marks a page run as started by app.py's navigation (see :func:`frame`)."""
+    _ROUTING.active = True
+    try:
+        yield
+    finally:
+        _ROUTING.active = False
+
+
 def frame() -> None:
     """What every page starts with: page settings, the first-start bootstrap and the sidebar.
 
-    Pages call it themselves (not app.py) because Streamlit sometimes runs a page file without app.py: its
-    legacy mode for a ``pages/`` folder does so on a fresh server until the first run of app.py, and AppTest
-    does so after ``switch_page``.
+    Pages call it themselves because Streamlit sometimes runs a page file without app.py: while a fresh
+    server has not run app.py yet, a request for a page URL is served in Streamlit's legacy mode for a
+    ``pages/`` folder, whose sidebar lists every file (AppTest does the same after ``switch_page``). Such a run
+    ends the legacy mode, so the next run goes through app.py's navigation. (``PagesManager`` is internal to
+    Streamlit, whose version is pinned.)
     """
+    if not getattr(_ROUTING, "active", False):
+        # Calling st.navigation here would end the legacy mode too, but it also changes this run's page
+        # identity (a click being handled would be lost), so only the flag it sets is set.
+        PagesManager.uses_pages_directory = False
     st.set_page_config(page_icon=":material/newspaper:", layout="wide")
     with boundary("preparing the workspace") as ready:
         bootstrap()
