@@ -73,8 +73,9 @@ if added := st.session_state.get("added_article"):
 
 st.subheader("Fold in new data: incremental update")
 st.caption("Grows the ID tables for the new articles and users, trains only the new rows (old rows stay "
-           "bit-for-bit), optionally everything at a decayed learning rate, and saves a new run; the active run is "
-           "kept. The input is archived, so the same data is never consumed twice.")
+           "bit-for-bit), optionally everything at a decayed learning rate, and saves the result as a new run, which "
+           "becomes the active model; the current run stays as it is. The input is archived, so the same data is "
+           "never consumed twice.")
 with st.form("update"):
     folder = st.text_input("MIND folder with the new data",
                            help=f"A folder name under {workspace.datasets}, or an absolute path inside it or "
