@@ -40,6 +40,7 @@ class ModelConfig:
     max_history: int = 50
     user_id_dim: int = 16  # the user ID embedding is small: the history carries the user
     id_dropout: float = 0.1  # share of article/user ID vectors replaced by the neutral one in training
+    entity_dropout: float = 0.1  # share of articles seen without their entities in training (sage encoder)
     freshness: bool = True  # learned bonus by article age at impression time
     new_article_id: str = "neighbors"  # ID vector of an unseen article: table mean, or its nearest articles'
     user_retrieval: int = 0  # k similar users fused into the user vector (0 = off)
@@ -64,6 +65,7 @@ class ModelConfig:
         _check_range("gnn layers", self.gnn_layers, 1, 6)
         _check_range("max history", self.max_history, 1, 1000)
         _check_range("id dropout", self.id_dropout, 0.0, 0.9)
+        _check_range("entity dropout", self.entity_dropout, 0.0, 1.0)
         _check_range("user retrieval", self.user_retrieval, 0, 1000)
         return self
 

@@ -508,3 +508,32 @@ def test_cli_subprocess(tiny: Path) -> None:
     report = json.loads(result.stdout)
     assert KEYS <= report.keys()
     assert report["entities_missing_vectors"] == 0
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("article_dim", [16, None])
+def test_forward_rows_equals_the_full_graph_forward(layers, article_dim):
+    """The batched mean-SAGE path is exact, also for an article with no entity and repeated rows."""
+    graph = build_graph(["a", "b", "c", "d"], [["Q1", "Q2"], ["Q2"], [], ["Q1", "Q3"]])
+    graph.add_article("e", ["Q3"])
+    tensors = graph.tensors()
+    torch.manual_seed(0)
+    encoder = GraphEncoder("sage", article_dim, None, graph.num_entities, hidden=8, out_dim=4, layers=layers)
+    features = torch.randn(graph.num_articles, 16) if article_dim else None
+    rows = torch.tensor([4, 2, 0, 2])
+    full = encoder(tensors, features)[rows]
+    assert torch.allclose(encoder.forward_rows(tensors, features, rows), full, atol=1e-6)
+    # Isolating an article is the same as it mentioning nothing: give "a" the features of entity-less "c".
+    if features is not None:
+        features[0] = features[2]
+    isolated = encoder.forward_rows(tensors, features, torch.tensor([0, 2]), torch.tensor([True, False]))
+    assert torch.allclose(isolated[0], isolated[1], atol=1e-6)
+    assert not torch.allclose(encoder.forward_rows(tensors, features, torch.tensor([0]))[0], isolated[1], atol=1e-4)
+
+
+def test_forward_rows_is_refused_where_it_would_not_be_exact():
+    graph = build_graph(["a"], [["Q1"]])
+    for encoder in (GraphEncoder("gat", 4, None, 1, hidden=8, out_dim=4), GraphEncoder("sage", 4, None, 1, layers=3)):
+        assert not encoder.supports_rows
+        with pytest.raises(InputError, match="forward_rows"):
+            encoder.forward_rows(graph.tensors(), torch.randn(1, 4), torch.tensor([0]))

@@ -104,18 +104,74 @@ class GraphEncoder(nn.Module):
                 x = {k: F.dropout(F.relu(v), self.dropout, self.training) for k, v in x.items()}
         return x[ARTICLE]
 
+    @property
+    def supports_rows(self) -> bool:
+        """Whether :meth:`forward_rows` can compute a subset of articles exactly (mean-SAGE, at most 2 layers)."""
+        return self.kind == "sage" and len(self.convs) <= 2
+
+    def forward_rows(
+        self, graph: GraphTensors, article_features: Tensor | None, rows: Tensor, isolate: Tensor | None = None
+    ) -> Tensor:
+        """Exactly ``forward(graph, article_features)[rows]``, (R, out_dim), at a cost that grows with ``len(rows)``
+        and the number of entities rather than the number of articles (what a training batch needs).
+
+        ``isolate`` (R,) bool treats those rows as mentioning no entity (entity dropout in training: articles
+        without entities are common in real data and arrive with new articles).
+
+        Mean aggregation commutes with the affine input projection: an entity's mean over its articles'
+        projected features is the projection of its articles' mean raw feature, so entity states never need
+        every article's projection. Needs mean-SAGE with at most two layers (a third layer would need every
+        article's non-linear hidden state).
+        """
+        if not self.supports_rows:
+            raise InputError("forward_rows needs the 'sage' encoder with at most 2 layers")
+        x_entity = self._entity_inputs(graph)
+        x_rows = self._article_inputs_rows(graph, article_features, rows)
+        to_article = self.convs[0].convs[MENTIONED_BY]
+        if len(self.convs) == 1:
+            return to_article.lin_l(_mean_of_entities(graph, rows, x_entity, isolate)) + to_article.lin_r(x_rows)
+        to_entity = self.convs[0].convs[MENTIONS]
+        article_mean = self._article_mean_per_entity(graph, article_features)
+        h_entity = to_entity.lin_l(article_mean) + to_entity.lin_r(x_entity)
+        h_rows = to_article.lin_l(_mean_of_entities(graph, rows, x_entity, isolate)) + to_article.lin_r(x_rows)
+        h_entity = F.dropout(F.relu(h_entity), self.dropout, self.training)
+        h_rows = F.dropout(F.relu(h_rows), self.dropout, self.training)
+        last = self.convs[1].convs[MENTIONED_BY]
+        return last.lin_l(_mean_of_entities(graph, rows, h_entity, isolate)) + last.lin_r(h_rows)
+
+    def _article_inputs_rows(self, graph: GraphTensors, features: Tensor | None, rows: Tensor) -> Tensor:
+        """(R, hidden) projected inputs of the given article rows."""
+        if self.article_in_dim is None:
+            return self.article_start.expand(len(rows), -1)
+        features = self._checked_features(graph, features)
+        return self.article_proj(features[rows].to(self.article_proj.weight.dtype))
+
+    def _article_mean_per_entity(self, graph: GraphTensors, features: Tensor | None) -> Tensor:
+        """(E, hidden): each entity's mean over its articles of the projected article input."""
+        if self.article_in_dim is None:
+            return self.article_start.expand(graph.num_entities, -1)
+        features = self._checked_features(graph, features)
+        articles, entities = graph.mentions
+        sums = features.new_zeros(graph.num_entities, features.shape[1]).index_add_(0, entities, features[articles])
+        counts = torch.bincount(entities, minlength=graph.num_entities).clamp(min=1).unsqueeze(1)
+        return self.article_proj((sums / counts).to(self.article_proj.weight.dtype))
+
     def _article_inputs(self, graph: GraphTensors, features: Tensor | None) -> Tensor:
         if self.article_in_dim is None:
             if features is not None:
                 raise InputError("this encoder has no article input (article_in_dim=None) but features were given")
             return self.article_start.expand(graph.num_articles, -1)
+        features = self._checked_features(graph, features)
+        return self.article_proj(features.to(self.article_proj.weight.dtype))
+
+    def _checked_features(self, graph: GraphTensors, features: Tensor | None) -> Tensor:
         expected = (graph.num_articles, self.article_in_dim)
         if features is None or tuple(features.shape) != expected:
             found = None if features is None else tuple(features.shape)
             raise InputError(f"article features have shape {found}; expected {expected}")
         if not features.is_floating_point():
             raise InputError(f"article features must be floating point, got {features.dtype}")
-        return self.article_proj(features.to(self.article_proj.weight.dtype))
+        return features
 
     def _entity_inputs(self, graph: GraphTensors) -> Tensor:
         if graph.num_entities != self.num_entities:
@@ -144,3 +200,19 @@ def _conv(kind: str, in_dim: int, out_dim: int, heads: int, last: bool) -> Messa
         add_self_loops=False,
         residual=True,
     )
+
+
+def _mean_of_entities(graph: GraphTensors, rows: Tensor, entity_states: Tensor, isolate: Tensor | None = None) -> Tensor:
+    """(R, d): for each article row, the mean of its entities' states (zero when it mentions none, as PyG's
+    mean aggregation gives an article that receives no message; rows in ``isolate`` count as mentioning none)."""
+    starts, ends = graph.article_ptr[rows], graph.article_ptr[rows + 1]
+    counts = ends - starts
+    if isolate is not None:
+        counts = torch.where(isolate, torch.zeros_like(counts), counts)
+    owner = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)
+    offsets = torch.arange(int(counts.sum()), device=rows.device) - torch.repeat_interleave(
+        torch.cumsum(counts, 0) - counts, counts
+    )
+    entities = graph.mentions[1][torch.repeat_interleave(starts, counts) + offsets]
+    sums = entity_states.new_zeros(len(rows), entity_states.shape[1]).index_add_(0, owner, entity_states[entities])
+    return sums / counts.clamp(min=1).unsqueeze(1).to(sums.dtype)

@@ -61,6 +61,8 @@ class GraphTensors:
     mentions: Tensor
     mentioned_by: Tensor
     entity_features: Tensor | None
+    # (A+1,) CSR offsets of each article's edges in ``mentions`` (edges are kept in article order).
+    article_ptr: Tensor
 
     @property
     def edge_index_dict(self) -> dict[tuple[str, str, str], Tensor]:
@@ -73,6 +75,7 @@ class GraphTensors:
             self.mentions.to(device),
             self.mentioned_by.to(device),
             None if self.entity_features is None else self.entity_features.to(device),
+            self.article_ptr.to(device),
         )
 
 
@@ -279,8 +282,10 @@ class ArticleGraph:
             n = self._num_edges
             mentions = torch.from_numpy(np.stack([self._src[:n], self._dst[:n]]))
             features = None if self._entity_features is None else torch.from_numpy(self._entity_features)
+            ptr = torch.zeros(self.num_articles + 1, dtype=torch.long)
+            ptr[1:] = torch.cumsum(torch.bincount(mentions[0], minlength=self.num_articles), 0)
             self._tensors = GraphTensors(
-                self.num_articles, self.num_entities, mentions, mentions.flip(0).contiguous(), features
+                self.num_articles, self.num_entities, mentions, mentions.flip(0).contiguous(), features, ptr
             )
         return self._tensors
 

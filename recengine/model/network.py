@@ -311,9 +311,9 @@ class RecommenderNet(nn.Module):
         """
         history, mask, candidates = batch["history"], batch["mask"], batch["candidates"]
         n_users, length = history.shape
-        graph_out = self.graph_outputs(graph, text)
         flat = torch.cat([history[mask], candidates.flatten()])
         unique, inverse = torch.unique(flat, return_inverse=True)
+        graph_out = self._batch_graph_outputs(graph, text, unique)
         id_parts = self.id_parts(unique, drop=id_dropout) if "id" in self.views else None
         vectors, _, bias = self.articles(unique, text, graph_out, id_parts)
         n_history = int(mask.sum())
@@ -327,6 +327,20 @@ class RecommenderNet(nn.Module):
         seen = first_seen[rows]
         age = torch.where(seen == UNKNOWN_SECONDS, torch.full_like(seen, -1), batch["now"].unsqueeze(1) - seen)
         return self.logits(users, vectors[index], bias[index], age), rows
+
+    def _batch_graph_outputs(self, graph: GraphTensors | None, text: torch.Tensor, rows: torch.Tensor) -> torch.Tensor | None:
+        """(A, d) GNN vectors with (at least) ``rows`` filled: exactly and only those rows when the encoder
+        can compute a subset (mean-SAGE), else the full graph. In training a share of the rows is seen
+        without its entities (``entity_dropout``)."""
+        if "graph" not in self.views:
+            return None
+        if not self.graph.supports_rows:
+            return self.graph(graph, text)
+        isolate = None
+        if self.training and self.config.entity_dropout > 0:
+            isolate = torch.rand(rows.shape, device=rows.device) < self.config.entity_dropout
+        vectors = self.graph.forward_rows(graph, text, rows, isolate)
+        return vectors.new_zeros(text.shape[0], vectors.shape[1]).index_copy(0, rows, vectors)
 
     def age_bucket(self, age_seconds: torch.Tensor) -> torch.Tensor:
         bucket = torch.bucketize(age_seconds.double(), self.age_edges)
