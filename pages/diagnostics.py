@@ -22,9 +22,20 @@ st.caption(f"Model {_ui.literal(run['run_id'])} on dataset {_ui.literal(run['dat
 
 split = st.segmented_control("Split", ["dev", "train"], default="dev", key="diagnostics-split",
                              help="Dev articles never seen in training are scored zero-shot, as in evaluation.")
+scale = st.segmented_control(
+    "Outputs", ["raw", "calibrated"], default="raw", key="diagnostics-scale",
+    help="Raw: the logits the loss saw (a listwise loss leaves their level arbitrary, so their sigmoid can sit "
+    "near 1 without harming the ranking). Calibrated: sigmoid(scale × logit + shift), fitted on training "
+    "impressions after training: the click probabilities the product shows.",
+)
 with _ui.boundary("computing the diagnostics"):
     report = diagnostics(run["path"], _ui.stamp(run["path"]), split or "dev")
-    logits, balance = report["logits"], report["label_balance"]
+    logits = report["calibrated"] if scale == "calibrated" else report["logits"]
+    balance = report["label_balance"]
+    if scale == "calibrated":
+        fit = report["calibration"]
+        st.caption(f"Calibration: p = σ({_ui.fmt(fit['scale'], 3)} × logit + {_ui.fmt(fit['shift'], 3)}), "
+                   f"fitted on {fit['candidates']:,} training candidates.")
     cols = st.columns(5)
     cols[0].metric("Candidates", f"{logits['candidates']:,}")
     cols[1].metric("Click rate", _ui.percent(balance["click_rate"]))

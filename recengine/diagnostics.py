@@ -262,15 +262,21 @@ def run_diagnostics(
 ) -> dict:
     """Everything the diagnostics page shows for one run on one split.
 
-    ``{"split", "logits": logit_report, "gradient_norms": epoch x module frame, "fusion_weights": view frame
-    over the split's candidates, "label_balance": dict, "coverage": dict}``.
+    ``{"split", "logits": logit_report, "calibrated": logit_report of the calibrated logits (scale x logit +
+    shift, whose sigmoid is the click probability the product shows), "calibration": dict, "gradient_norms":
+    epoch x module frame, "fusion_weights": view frame over the split's candidates, "label_balance": dict,
+    "coverage": dict}``. A listwise loss leaves the raw logits' level arbitrary, so their sigmoid can look
+    saturated without harm to ranking; the calibrated report is the one to read for probabilities.
     """
     recommender, inter = _split_model(run, split, embedder, cache)
     history = run.result.history if isinstance(run, TrainedRun) else run.history
     scores, labels = split_logits(recommender, inter)
+    calibration = recommender.calibration
     return {
         "split": split,
         "logits": logit_report(scores, labels, bins),
+        "calibrated": logit_report(calibration.scale * scores + calibration.shift, labels, bins),
+        "calibration": calibration.to_dict(),
         "gradient_norms": gradient_norms(history),
         "fusion_weights": fusion_weights(recommender, inter.candidates),
         "label_balance": label_balance(inter),

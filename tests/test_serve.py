@@ -93,7 +93,10 @@ def test_recommend_items(service):
     for item in items:
         assert item["source"] == "model"
         assert item["title"] == frame.at[item["article_id"], "title"]
-        assert item["probability"] == pytest.approx(1 / (1 + math.exp(-item["score"])), abs=1e-3)
+        # The calibrated click probability: sigmoid(scale * logit + shift), fitted on training clicks.
+        fit = service.recommender.calibration
+        assert fit.candidates > 0
+        assert item["probability"] == pytest.approx(1 / (1 + math.exp(-(fit.scale * item["score"] + fit.shift))), abs=1e-3)
         assert -1.0001 <= item["recall_score"] <= 1.0001
         assert set(item["contributions"]) == {"id", "text", "graph"} == set(item["view_weights"])
         assert all(math.isfinite(v) for v in item["contributions"].values())

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from recengine.config import RunConfig
+from recengine.eval.calibration import Calibration
 from recengine.model.catalog import UNKNOWN_TIME, Catalog, IdMap
 from recengine.model.interactions import Interactions, pad_last
 from recengine.model.network import UNKNOWN_SECONDS, RecommenderNet
@@ -43,6 +44,7 @@ class Recommender:
         self._cache_key: tuple | None = None
         self._vectors: ArticleVectors | None = None
         self.weights_version = 0
+        self.calibration = Calibration()  # logit -> click probability; fitted after training
 
     def invalidate(self) -> None:
         """Forget cached article vectors (call after changing the weights)."""
@@ -165,6 +167,10 @@ class Recommender:
             logits = self.score_pairs(users[torch.from_numpy(owner).to(self.device)], inter.candidates[c0:c1], inter.times[rows][owner])
             out[c0:c1] = logits.float().cpu().numpy()
         return out
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated click probabilities of logits (see :mod:`recengine.eval.calibration`)."""
+        return self.calibration.probabilities(logits)
 
     def trained_articles(self) -> np.ndarray:
         """(A,) bool: catalogue rows seen in training (their ID vectors were learned from clicks)."""

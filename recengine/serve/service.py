@@ -133,7 +133,7 @@ def to_seconds(value) -> int:
     raise InputError(f"a time must be unix seconds or a datetime, got {value!r}")
 
 
-def _summary(logits: np.ndarray) -> dict:
+def _summary(logits: np.ndarray, probabilities: np.ndarray) -> dict:
     if not len(logits):
         return {"users": 0}
     values = np.percentile(logits, SUMMARY_PERCENTILES)
@@ -144,7 +144,7 @@ def _summary(logits: np.ndarray) -> dict:
         "min": round(float(logits.min()), 4),
         **{f"p{p}": round(float(v), 4) for p, v in zip(SUMMARY_PERCENTILES, values)},
         "max": round(float(logits.max()), 4),
-        "mean_probability": round(float((1 / (1 + np.exp(-logits))).mean()), 4),
+        "mean_probability": round(float(probabilities.mean()), 4),
     }
 
 
@@ -295,7 +295,7 @@ class RecommenderService:
         (:mod:`recengine.serve.coldstart`).
 
         Each item: ``article_id``, ``title``, ``category``, ``subcategory``, ``score`` (logit),
-        ``probability`` (its sigmoid), ``recall_score`` (cosine), ``view_weights`` (the fusion's
+        ``probability`` (the calibrated click probability), ``recall_score`` (cosine), ``view_weights`` (the fusion's
         per-view weights, None for concat), ``contributions`` and ``top_view``, ``source``
         ("model" or "popularity"). ``contributions[view]`` is leave-one-view-out on the article
         side: the logit minus the logit of the same article with that view's input replaced by
@@ -424,6 +424,7 @@ class RecommenderService:
 
     def _model_items(self, user: torch.Tensor, rows: np.ndarray, logits: np.ndarray, cosine: np.ndarray) -> list[dict]:
         contributions = self._contributions(user, rows)
+        probabilities = self.recommender.probabilities(logits)
         art = self.recommender.article_vectors()
         weights = None if art.weights is None else art.weights[torch.from_numpy(rows)].float().cpu().numpy()
         items = []
@@ -432,7 +433,7 @@ class RecommenderService:
             items.append({
                 **described,
                 "score": round(float(logits[i]), 4),
-                "probability": round(float(1 / (1 + math.exp(-float(logits[i])))), 4),
+                "probability": round(float(probabilities[i]), 4),
                 "recall_score": round(float(cosine[i]), 4),
                 "view_weights": None if weights is None else {
                     view: round(float(w), 4) for view, w in zip(art.views, weights[i])
@@ -556,13 +557,14 @@ class RecommenderService:
         histories = [self.store.user_history(self.dataset, u, limit=length) for u in users]
         with self._lock:
             logits = self._score_users(users, histories, row)
+        probabilities = self.recommender.probabilities(logits)
         order = np.argsort(-logits, kind="stable")[:top_users]
         top = [
             {"user_id": users[i], "score": round(float(logits[i]), 4),
-             "probability": round(float(1 / (1 + math.exp(-float(logits[i])))), 4)}
+             "probability": round(float(probabilities[i]), 4)}
             for i in order.tolist()
         ]
-        return {"top_users": top, "score_summary": _summary(logits)}
+        return {"top_users": top, "score_summary": _summary(logits, probabilities)}
 
     def _score_users(self, users: np.ndarray, histories: list[list[str]], row: int) -> np.ndarray:
         """(n,) logits of catalogue ``row`` for users with these histories, at the service's clock."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from recengine.config import RunConfig
 from recengine.data.mind import MindDataset, load_dataset
+from recengine.eval.calibration import calibrate
 from recengine.eval.evaluate import evaluate_interactions
 from recengine.text import TextEmbedder, get_embedder
 from recengine.train.runs import LoadedRun, dataset_fingerprint, load_run, now_iso, save_run, split_view
@@ -49,6 +50,7 @@ def train_run(
     prepared = prepare(dataset, config, embedder=embedder, cache=cache, progress=progress)
     trainer = Trainer(prepared, config, progress=progress, context=context)
     result = trainer.fit()
+    result.recommender.calibration = calibrate(result.recommender, prepared.train, seed=config.train.seed)
     metrics = None
     if prepared.dev is not None and context.is_main:
         if progress:
@@ -67,6 +69,7 @@ def train_run(
         "world_size": context.world_size,
         "dataset": {"root": str(Path(dataset.root).resolve()), "fingerprint": dataset_fingerprint(dataset.root)},
         "warnings": prepared.warnings,
+        "calibration": result.recommender.calibration.to_dict(),
     }
     if out is not None and context.is_main:  # checkpoints are written by rank 0 only
         save_run(out, result.recommender, meta=meta, history=result.history, metrics=metrics)

@@ -31,6 +31,7 @@ from recengine import atomic
 from recengine.config import RunConfig
 from recengine.data.mind import MindDataset, load_dataset
 from recengine.errors import InputError, RecengineError
+from recengine.eval.calibration import calibrate
 from recengine.eval.evaluate import evaluate_interactions
 from recengine.model.catalog import IdMap
 from recengine.model.interactions import attach_history_times, build_interactions, click_log
@@ -240,6 +241,7 @@ def update_run(
             history += [{**h, "phase": "all"} for h in result.history]
             samples += result.samples_seen
         updated = Recommender(config, catalog, users, net, str(base.device))
+        updated.calibration = calibrate(updated, train, seed=config.train.seed)
         metrics = None
         if dev is not None:
             metrics = evaluate_interactions(
@@ -263,6 +265,7 @@ def update_run(
                 "seconds": round(time.perf_counter() - started, 2),
             },
             "warnings": [],
+            "calibration": updated.calibration.to_dict(),
         }
         save_run(out, updated, meta=meta, history=history, metrics=metrics)
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -23,6 +23,7 @@ from recengine import atomic
 from recengine.config import RUN_FORMAT_VERSION, RunConfig
 from recengine.data.mind import BEHAVIORS_FILE, NEWS_FILE, MindDataset, News, load_dataset
 from recengine.errors import InputError, RecengineError, RunFormatError
+from recengine.eval.calibration import Calibration
 from recengine.eval.evaluate import align_truth
 from recengine.model.catalog import Catalog, IdMap
 from recengine.model.interactions import Interactions, attach_history_times, build_interactions, click_log
@@ -175,7 +176,9 @@ def load_run(
         raise RunFormatError(f"{path / WEIGHTS_FILE}: weights do not fit this run's config ({str(exc).splitlines()[0]})") from None
     history = _read_json(path / HISTORY_FILE) if (path / HISTORY_FILE).is_file() else []
     metrics = _read_json(path / METRICS_FILE) if (path / METRICS_FILE).is_file() else None
-    return LoadedRun(path, Recommender(config, catalog, users, net, device), meta, history, metrics, dataset)
+    recommender = Recommender(config, catalog, users, net, device)
+    recommender.calibration = Calibration.from_dict(meta.get("calibration"))
+    return LoadedRun(path, recommender, meta, history, metrics, dataset)
 
 
 def split_view(
