@@ -80,6 +80,13 @@ with st.form("train"):
         pos_weight = c[3].number_input("Positive weight (bce)", min_value=1e-3, max_value=1e4, value=None,
                                        placeholder="K: a click weighs as much as its negatives")
         c = st.columns(4)
+        entity_dropout = c[0].number_input("Entity dropout", min_value=0.0, max_value=1.0,
+                                           value=MODEL.entity_dropout, step=0.05,
+                                           help="Share of articles seen without their entities in training.")
+        id_lr_scale = c[1].number_input("ID learning-rate factor", min_value=0.0, max_value=10.0,
+                                        value=TRAIN.id_lr_scale, step=0.05,
+                                        help="Rate of the ID tables relative to the rest: rare rows overfit at 1.")
+        c = st.columns(4)
         eval_impressions = c[0].number_input("Dev impressions per epoch (0 = all)", min_value=0,
                                              max_value=10**9, value=TRAIN.eval_impressions)
         device = c[1].selectbox("Device", ("auto", "cpu", "cuda"))
@@ -96,6 +103,7 @@ if submitted:
                 views=tuple(views), dim=int(dim), fusion=fusion, user_encoder=user_encoder, gnn=gnn,
                 gnn_layers=int(gnn_layers), scoring=scoring, temperature=float(temperature), output_relu=output_relu,
                 max_history=int(max_history), user_id_dim=int(user_id_dim), id_dropout=float(id_dropout),
+                entity_dropout=float(entity_dropout),
                 freshness=freshness, new_article_id=new_article_id, user_retrieval=int(user_retrieval),
                 retrieval_threshold=float(retrieval_threshold), embedder=embedder, text_fields=text_fields,
             ).validate(),
@@ -104,7 +112,7 @@ if submitted:
                 weight_decay=float(weight_decay), grad_clip=float(grad_clip), schedule=schedule, warmup=float(warmup),
                 patience=int(patience), pos_weight=None if pos_weight is None else float(pos_weight),
                 bce_on_probabilities=bce_on_probabilities, seed=int(seed), device=device,
-                eval_impressions=int(eval_impressions),
+                eval_impressions=int(eval_impressions), id_lr_scale=float(id_lr_scale),
             ).validate(),
         )
         with st.status(f"Training on {_ui.literal(record['name'])}…", expanded=True) as status:

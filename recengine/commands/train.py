@@ -34,6 +34,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--dim", type=int, default=m.dim, help=f"vector width (default: {m.dim})")
     g.add_argument("--max-history", type=int, default=m.max_history, help=f"clicks read per user (default: {m.max_history})")
     g.add_argument("--id-dropout", type=float, default=m.id_dropout, help=f"default: {m.id_dropout}")
+    g.add_argument("--entity-dropout", type=float, default=m.entity_dropout,
+                   help=f"share of articles seen without entities in training (default: {m.entity_dropout})")
+    g.add_argument("--user-id-dim", type=int, default=m.user_id_dim,
+                   help=f"width of the user ID vector, 0 = none (default: {m.user_id_dim})")
     g.add_argument("--new-article-id", choices=C.NEW_ARTICLE_ID, default=m.new_article_id,
                    help=f"ID vector of unseen articles (default: {m.new_article_id})")
     g.add_argument("--user-retrieval", type=int, default=m.user_retrieval,
@@ -46,6 +50,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     h.add_argument("--batch-size", type=int, default=t.batch_size, help=f"default: {t.batch_size}")
     h.add_argument("--schedule", choices=C.SCHEDULES, default=t.schedule, help=f"default: {t.schedule}")
     h.add_argument("--patience", type=int, default=t.patience, help=f"early stopping patience (default: {t.patience})")
+    h.add_argument("--id-lr-scale", type=float, default=t.id_lr_scale,
+                   help=f"learning-rate factor for the ID tables (default: {t.id_lr_scale})")
     h.add_argument("--seed", type=int, default=t.seed, help=f"default: {t.seed}")
     h.add_argument("--device", default=t.device, help="auto, cpu or cuda[:N] (default: auto)")
     h.add_argument("--bce-on-probabilities", action="store_true",
@@ -56,13 +62,14 @@ def config_from_args(args: argparse.Namespace) -> C.RunConfig:
     model = C.ModelConfig(
         views=args.views, dim=args.dim, fusion=args.fusion, user_encoder=args.user_encoder, gnn=args.gnn,
         scoring=args.scoring, temperature=args.temperature, max_history=args.max_history, id_dropout=args.id_dropout,
+        entity_dropout=args.entity_dropout, user_id_dim=args.user_id_dim,
         new_article_id=args.new_article_id, user_retrieval=args.user_retrieval, embedder=args.embedder,
         text_fields=args.text_fields,
     )
     train = C.TrainConfig(
         loss=args.loss, negatives=args.negatives, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         schedule=args.schedule, patience=args.patience, seed=args.seed, device=args.device,
-        bce_on_probabilities=args.bce_on_probabilities,
+        bce_on_probabilities=args.bce_on_probabilities, id_lr_scale=args.id_lr_scale,
     )
     return C.RunConfig(model.validate(), train.validate())
 

@@ -355,10 +355,6 @@ class Trainer:
                     batch, text, graph, first_seen, self.config.model.id_dropout, in_batch=cfg.loss == "infonce"
                 )
                 loss = self._loss(logits, rows, pos_weight)
-                if cfg.id_l2 and "id" in net.views:
-                    used = torch.unique(rows)
-                    used = used[used < net.article_ids.num_embeddings]
-                    loss = loss + cfg.id_l2 * (net.article_ids(used).pow(2).sum(1).mean() + net.article_bias(used).pow(2).mean())
                 for o in optimizers:
                     o.zero_grad(set_to_none=True)
                 loss.backward()
