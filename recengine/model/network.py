@@ -196,6 +196,12 @@ class RecommenderNet(nn.Module):
             self.user_encoder = TransformerUserEncoder(dim, config.user_id_dim, config.max_history)
         else:
             self.user_encoder = AttentionUserEncoder(dim, config.user_id_dim)
+        # Retrieval-augmented users (off unless user_retrieval > 0): the bank is data, not a parameter, and
+        # is attached by the trainer or the loader; the gate starts mostly closed.
+        self.user_bank = None
+        if config.user_retrieval:
+            self.retrieval_gate = nn.Linear(2 * dim, dim)
+            nn.init.constant_(self.retrieval_gate.bias, -2.0)
         self.freshness = nn.Embedding(len(AGE_EDGES_HOURS) + 2, 1) if config.freshness else None
         if self.freshness is not None:
             nn.init.zeros_(self.freshness.weight)
@@ -279,6 +285,12 @@ class RecommenderNet(nn.Module):
     def users(self, history, mask, user_rows, history_times, now, drop: float = 0.0) -> torch.Tensor:
         """history (B, L, d) article vectors, mask (B, L), user_rows (B,), times -> (B, d)."""
         users = self.user_encoder(history, mask, self.user_vectors(user_rows, drop), history_times, now)
+        if self.config.user_retrieval and self.user_bank is not None:
+            retrieved, found = self.user_bank.retrieve(
+                users, user_rows, self.config.user_retrieval, self.config.retrieval_threshold
+            )
+            gate = torch.sigmoid(self.retrieval_gate(torch.cat([users, retrieved], dim=-1)))
+            users = torch.where(found.unsqueeze(-1), (1 - gate) * users + gate * retrieved, users)
         return F.relu(users) if self.config.output_relu else users
 
     def logits(self, users: torch.Tensor, candidates: torch.Tensor, bias: torch.Tensor, age_seconds: torch.Tensor) -> torch.Tensor:

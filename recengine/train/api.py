@@ -52,10 +52,14 @@ def train_run(
     result = trainer.fit()
     result.recommender.calibration = calibrate(result.recommender, prepared.train, seed=config.train.seed)
     metrics = None
+    retrieval = None
     if prepared.dev is not None and context.is_main:
         if progress:
             progress(TrainEvent("prepare", message="evaluating on dev"))
-        metrics = evaluate_interactions(trainer.evaluation_model(), prepared.dev, truth=prepared.truth, seed=config.train.seed)
+        evaluator = trainer.evaluation_model()
+        metrics = evaluate_interactions(evaluator, prepared.dev, truth=prepared.truth, seed=config.train.seed)
+        if config.model.user_retrieval:
+            retrieval = dual_evaluation(evaluator, prepared, metrics, seed=config.train.seed)
     meta = {
         "mode": "full",
         "parent": None,
@@ -70,6 +74,7 @@ def train_run(
         "dataset": {"root": str(Path(dataset.root).resolve()), "fingerprint": dataset_fingerprint(dataset.root)},
         "warnings": prepared.warnings,
         "calibration": result.recommender.calibration.to_dict(),
+        "retrieval": retrieval,
     }
     if out is not None and context.is_main:  # checkpoints are written by rank 0 only
         save_run(out, result.recommender, meta=meta, history=result.history, metrics=metrics)
@@ -77,6 +82,22 @@ def train_run(
     if progress:
         progress(TrainEvent("done", epoch=result.best_epoch, metrics=metrics and metrics["model"]))
     return TrainedRun(result, metrics, meta, prepared, Path(out) if out is not None else None)
+
+
+def dual_evaluation(evaluator, prepared: Prepared, with_retrieval: dict, *, seed: int) -> dict:
+    """seeds/004's dual evaluation: the same model scored with and without the retrieved users."""
+    net = evaluator.net
+    bank, net.user_bank = net.user_bank, None
+    try:
+        evaluator.invalidate()
+        without = evaluate_interactions(evaluator, prepared.dev, truth=prepared.truth, seed=seed)
+    finally:
+        net.user_bank = bank
+        evaluator.invalidate()
+    pick = lambda m: {k: m["model"][k] for k in ("auc", "mrr", "ndcg@5", "ndcg@10")}  # noqa: E731
+    return {"users_in_bank": len(bank) if bank is not None else 0, "with": pick(with_retrieval), "without": pick(without),
+            "slices_with": {k: v["auc"] for k, v in with_retrieval["slices"].items()},
+            "slices_without": {k: v["auc"] for k, v in without["slices"].items()}}
 
 
 def evaluate_run(

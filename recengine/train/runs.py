@@ -29,6 +29,7 @@ from recengine.model.catalog import Catalog, IdMap
 from recengine.model.interactions import Interactions, attach_history_times, build_interactions, click_log
 from recengine.model.network import RecommenderNet
 from recengine.model.recommender import Recommender
+from recengine.model.retrieval import build_user_bank
 from recengine.text import TextEmbedder, get_embedder
 
 CONFIG_FILE = "config.json"
@@ -178,6 +179,11 @@ def load_run(
     metrics = _read_json(path / METRICS_FILE) if (path / METRICS_FILE).is_file() else None
     recommender = Recommender(config, catalog, users, net, device)
     recommender.calibration = Calibration.from_dict(meta.get("calibration"))
+    if config.model.user_retrieval:
+        train = build_interactions(dataset.train.behaviors, catalog, users)
+        if config.model.user_encoder == "transformer":
+            attach_history_times(train, click_log([train]))
+        net.user_bank = build_user_bank(recommender, train)
     return LoadedRun(path, recommender, meta, history, metrics, dataset)
 
 

@@ -26,6 +26,7 @@ from recengine.model.catalog import UNKNOWN_TIME, Catalog, IdMap
 from recengine.model.interactions import Interactions, attach_history_times, build_interactions, click_log, pad_last
 from recengine.model.network import UNKNOWN_SECONDS, RecommenderNet
 from recengine.model.recommender import Recommender
+from recengine.model.retrieval import build_user_bank
 from recengine.text import TextEmbedder, get_embedder
 from recengine.train import distributed, losses
 from recengine.train.distributed import SINGLE, Context
@@ -341,6 +342,10 @@ class Trainer:
         model = DistributedDataParallel(net, find_unused_parameters=True) if context.active else net
         evaluator = self.evaluation_model()
         for epoch in range(1, cfg.epochs + 1):
+            if self.config.model.user_retrieval:
+                # Rebuilt every epoch so the bank follows the encoder (a stale index was seeds/004's trouble).
+                net.user_bank = build_user_bank(Recommender(self.config, p.catalog, p.users, net, str(device)), p.train)
+                evaluator.invalidate()
             net.train()
             order = batches.epoch_order(epoch, context)
             epoch_loss, epoch_steps = 0.0, 0
@@ -400,6 +405,8 @@ class Trainer:
                     break
         if best_state is not None:
             net.load_state_dict(best_state)
+        if self.config.model.user_retrieval:
+            net.user_bank = build_user_bank(Recommender(self.config, p.catalog, p.users, net, str(device)), p.train)
         for param in net.parameters():
             param.requires_grad_(True)
         result = Recommender(self.config, p.catalog, p.users, net, str(device))
