@@ -43,13 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"recengine.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"recengine.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"recengine.commands.{name}").register(sub)
     return parser
 
 
