@@ -48,6 +48,9 @@ ENTITY_DIM = 100
 TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 # Real MIND lines stay under 20 kB; anything this long is corrupt input, not data.
 MAX_LINE_BYTES = 1 << 20
+# Files are read in blocks of this size, so an over-long line is measured, never held in memory.
+READ_BLOCK_BYTES = 16 << 20
+BOM = b"\xef\xbb\xbf"
 UNLABELED = -1
 
 
@@ -76,6 +79,48 @@ class _Problems:
         self.items = []
 
 
+def _raw_lines(path: Path) -> tuple[list[bytes], np.ndarray]:
+    """The file's lines (without the line end; a leading byte-order mark dropped) and their lengths in bytes.
+
+    Read in blocks of READ_BLOCK_BYTES: a line that grows past MAX_LINE_BYTES across blocks is only measured,
+    and comes back as b"" with its true length, so a corrupt file with a gigabyte-long line costs a block of
+    memory, not the line (twice). Lines within one block come back whole; the caller checks their lengths.
+    """
+    lines: list[bytes] = []
+    measured: dict[int, int] = {}  # line index -> length, for lines dropped while they were being read
+    pending: list[bytes] = []  # the start of a line that continues into the next block
+    pending_size = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(READ_BLOCK_BYTES):
+            *complete, rest = block.split(b"\n")
+            if complete:
+                size = pending_size + len(complete[0])
+                if size > MAX_LINE_BYTES:
+                    measured[len(lines)] = size
+                    lines.append(b"")
+                else:
+                    lines.append(b"".join(pending) + complete[0] if pending else complete[0])
+                lines.extend(complete[1:])
+                pending, pending_size = [], 0
+            pending_size += len(rest)
+            if pending_size <= MAX_LINE_BYTES:
+                pending.append(rest)
+            else:
+                pending = []
+    if pending_size:
+        if pending_size > MAX_LINE_BYTES:
+            measured[len(lines)] = pending_size
+            lines.append(b"")
+        else:
+            lines.append(b"".join(pending))
+    if lines and lines[0].startswith(BOM):
+        lines[0] = lines[0][len(BOM) :]
+    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
+    for row, size in measured.items():
+        lengths[row] = size
+    return lines, lengths
+
+
 def _read_rows(
     path: Path, report: LoadReport, n_columns: int, *, what: str = "", rstrip: bool = False
 ) -> tuple[list[pa.Array], np.ndarray, _Problems]:
@@ -87,17 +132,10 @@ def _read_rows(
     trailing whitespace first. Row handling runs in Arrow kernels: no Python object per field.
     """
     _check_file(path)
-    data = path.read_bytes()
-    if not data.strip():
+    raw_lines, lengths = _raw_lines(path)
+    if not (lengths > MAX_LINE_BYTES).any() and not any(line.strip() for line in raw_lines):
         raise InputError("file is empty", path=path)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
     problems = _Problems(path, report)
-    raw_lines = data.split(b"\n")
-    if raw_lines[-1] == b"":
-        raw_lines.pop()
-    del data
-    lengths = np.fromiter(map(len, raw_lines), dtype=np.int64, count=len(raw_lines))
     for row in np.flatnonzero(lengths > MAX_LINE_BYTES):
         problems.add(int(row) + 1, "line_too_long", f"line is {lengths[row]:,} bytes long; the limit is {MAX_LINE_BYTES:,}")
         raw_lines[row] = b""
