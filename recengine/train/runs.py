@@ -11,6 +11,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +102,28 @@ def _read_json(path: Path):
         raise RunFormatError(f"{path}: not valid JSON ({exc})") from None
 
 
+def _check_meta(path: Path, meta) -> dict:
+    """``meta.json``'s content, with the entries loading relies on checked (format, dataset, calibration)."""
+    if not isinstance(meta, dict):
+        raise RunFormatError(f"{path}: expected a JSON object")
+    version = meta.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise RunFormatError(f"{path}: format_version must be a whole number, got {version!r}")
+    if version > RUN_FORMAT_VERSION:
+        raise RunFormatError(f"{path}: written by a newer recengine; upgrade to load this run")
+    dataset = meta.get("dataset")
+    if dataset is not None and not (isinstance(dataset, dict) and isinstance(dataset.get("root", ""), str)):
+        raise RunFormatError(f"{path}: 'dataset' must be an object with the dataset folder as 'root'")
+    calibration = meta.get("calibration")
+    if calibration is not None:
+        numbers = isinstance(calibration, dict) and set(calibration) <= {"scale", "shift", "candidates"} and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in calibration.values()
+        )
+        if not numbers:
+            raise RunFormatError(f"{path}: 'calibration' must hold finite numbers scale, shift and candidates")
+    return meta
+
+
 def read_run_files(path: str | Path) -> tuple[RunConfig, dict, dict]:
     """Config, meta and id maps of a run folder, checked; raises RunFormatError naming what is wrong."""
     path = Path(path)
@@ -109,10 +132,16 @@ def read_run_files(path: str | Path) -> tuple[RunConfig, dict, dict]:
     missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
     if missing:
         raise RunFormatError(f"{path}: incomplete run folder, missing {', '.join(missing)}")
-    config = RunConfig.from_dict(_read_json(path / CONFIG_FILE), source=str(path / CONFIG_FILE))
-    meta = _read_json(path / META_FILE)
-    if not isinstance(meta, dict) or meta.get("format_version", 0) > RUN_FORMAT_VERSION:
-        raise RunFormatError(f"{path / META_FILE}: written by a newer recengine; upgrade to load this run")
+    config_data = _read_json(path / CONFIG_FILE)
+    if not isinstance(config_data, dict):
+        raise RunFormatError(f"{path / CONFIG_FILE}: expected a JSON object")
+    try:
+        config = RunConfig.from_dict(config_data, source=str(path / CONFIG_FILE))
+    except RunFormatError:
+        raise
+    except (InputError, TypeError) as exc:  # a setting of the wrong type or out of range: say which file
+        raise RunFormatError(f"{path / CONFIG_FILE}: {exc}") from None
+    meta = _check_meta(path / META_FILE, _read_json(path / META_FILE))
     maps = _read_json(path / ID_MAPS_FILE)
     if not isinstance(maps, dict) or not isinstance(maps.get("articles"), list) or not isinstance(maps.get("users"), list):
         raise RunFormatError(f"{path / ID_MAPS_FILE}: expected lists 'articles' and 'users'")
