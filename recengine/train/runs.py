@@ -149,10 +149,16 @@ def read_run_files(path: str | Path) -> tuple[RunConfig, dict, dict]:
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; RunFormatError if it is damaged or holds NaN or Inf (which would be
+    served as NaN scores, or refused much later with a message about something else)."""
     try:
-        return load_file(str(path))
+        state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise RunFormatError(f"{path}: weights are damaged or truncated ({exc})") from None
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise RunFormatError(f"{path}: tensor {name!r} holds NaN or Inf; the weights are damaged, train the run again")
+    return state
 
 
 def catalog_for(dataset: MindDataset, article_ids: list[str], config: RunConfig, embedder: TextEmbedder, cache=None) -> Catalog:
