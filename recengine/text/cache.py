@@ -102,9 +102,12 @@ class EmbeddingCache:
                 marks = ",".join("?" * len(chunk))
                 rows = conn.execute(f"SELECT text_hash, vector FROM embeddings WHERE text_hash IN ({marks})", chunk)
                 for key, blob in rows:
-                    # A row of the wrong size (damage, or another program's) counts as missing and is re-embedded.
+                    # A row of the wrong size or with NaN/Inf (damage, or another program's) counts as missing and
+                    # is embedded again, which overwrites it.
                     if isinstance(blob, bytes) and len(blob) == 4 * embedder.dim:
-                        found[key] = np.frombuffer(blob, dtype="<f4")
+                        vector = np.frombuffer(blob, dtype="<f4")
+                        if np.isfinite(vector).all():
+                            found[key] = vector
         return found
 
     def store(self, embedder: TextEmbedder, hashes: Sequence[str], vectors: np.ndarray) -> None:
