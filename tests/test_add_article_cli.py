@@ -11,24 +11,16 @@ from pathlib import Path
 import pytest
 
 from recengine.cli import main
-from recengine.config import ModelConfig, RunConfig, TrainConfig
 from recengine.data.mind import load_dataset
 from recengine.data.store import Store
-from recengine.data.synthetic import generate
-from recengine.train.api import train_run
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory):
-    """(dataset folder, run folder, home): one tiny hashing run for the whole module."""
-    root = tmp_path_factory.mktemp("add-article")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RECENGINE_HOME", str(root / "home"))
-        generate("tiny", 0, root / "tiny")
-        train_run(root / "tiny", RunConfig(ModelConfig(embedder="hashing"), TrainConfig(epochs=1)), out=root / "run")
-        yield root / "tiny", root / "run", root / "home"
+def trained(tiny_data, tiny_run, tmp_path_factory: pytest.TempPathFactory):
+    """(dataset folder, run folder, home): the session's tiny run (read-only) and this module's own home."""
+    return tiny_data, tiny_run, tmp_path_factory.mktemp("add-article") / "home"
 
 
 @pytest.fixture

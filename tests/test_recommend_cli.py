@@ -8,23 +8,16 @@ from pathlib import Path
 import pytest
 
 from recengine.cli import main
-from recengine.config import ModelConfig, RunConfig, TrainConfig
 from recengine.data.mind import load_dataset
 from recengine.data.store import Store
-from recengine.data.synthetic import generate
-from recengine.train.api import train_run
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory):
-    """(run folder, home, store file): one tiny hashing run and one store for the whole module."""
+def trained(tiny_data, tiny_run, tmp_path_factory: pytest.TempPathFactory):
+    """(run folder, home, store file): the session's tiny run (read-only) and this module's own store."""
     root = tmp_path_factory.mktemp("recommend")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RECENGINE_HOME", str(root / "home"))
-        generate("tiny", 0, root / "tiny")
-        train_run(root / "tiny", RunConfig(ModelConfig(embedder="hashing"), TrainConfig(epochs=1)), out=root / "run")
-        Store(root / "store.db").import_dataset("tiny", load_dataset(root / "tiny"), source="generated")
-        yield root / "run", root / "home", root / "store.db"
+    Store(root / "store.db").import_dataset("tiny", load_dataset(tiny_data), source="generated")
+    return tiny_run, root / "home", root / "store.db"
 
 
 @pytest.fixture

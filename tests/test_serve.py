@@ -11,28 +11,20 @@ import numpy as np
 import pytest
 import torch
 
-from recengine.config import ModelConfig, RunConfig, TrainConfig
 from recengine.data.mind import load_dataset
 from recengine.data.store import Store
-from recengine.data.synthetic import generate
 from recengine.data.world_vocab import TAXONOMY
 from recengine.errors import InputError, RecengineError
 from recengine.serve import RecommenderService
 from recengine.serve.coldstart import INTEREST_UNTIL_CLICKS, POPULAR_WINDOW_HOURS
-from recengine.train.api import train_run
 
 TOPIC_WORDS = {sub: words for _, subs in TAXONOMY.values() for sub, words in subs.items()}
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory):
-    """(dataset folder, run folder, temporary folder): one tiny hashing run for the whole module."""
-    root = tmp_path_factory.mktemp("serve")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RECENGINE_HOME", str(root / "home"))
-        generate("tiny", 0, root / "tiny")
-        train_run(root / "tiny", RunConfig(ModelConfig(embedder="hashing"), TrainConfig(epochs=1)), out=root / "run")
-        yield root / "tiny", root / "run", root
+def trained(tiny_data, tiny_run, tmp_path_factory: pytest.TempPathFactory):
+    """(dataset folder, run folder, temporary folder): the session's tiny run (read-only)."""
+    return tiny_data, tiny_run, tmp_path_factory.mktemp("serve")
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +177,7 @@ def test_added_article_is_recommended_zero_shot(fresh, dataset):
     assert result["article_id"] == "N_f1_new" and result["row"] == size
     assert len(fresh.catalog) == size + 1 and len(fresh.index) == size + 1
     stored = store.article("tiny", "N_f1_new")
-    assert stored["source"] == "added" and stored["added_by_run"] == "run"
+    assert stored["source"] == "added" and stored["added_by_run"] == fresh.run.path.name
     history = _articles_of(fresh, topic)[:10]
     items = fresh.recommend("U_f1_fan", k=10, history=history)
     assert "N_f1_new" in [i["article_id"] for i in items]
