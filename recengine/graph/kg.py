@@ -323,8 +323,11 @@ def build_graph(
     entity_vectors: EntityVectors | None = None,
     entity_labels: dict[str, str] | None = None,
     embedder: Embedder | None = None,
+    cache=None,
 ) -> ArticleGraph:
     """Build the graph: article row i is ``article_ids[i]``, mentioning ``article_entities[i]``.
+
+    ``cache`` (a :class:`recengine.text.EmbeddingCache`) keeps entity-label embeddings between builds.
 
     Entity features follow the module's rule (vectors, else text on labels, else learned). Raises
     InputError for duplicate or blank article ids, malformed entity lists, or an entity-vectors
@@ -383,7 +386,12 @@ def build_graph(
         features = np.zeros((n_entities, embedder.dim), dtype=np.float32)
         if present.any():
             texts = [labels[e] for e, ok in zip(entity_ids, labelled) if ok]
-            embedded = np.asarray(embedder.embed(texts), dtype=np.float32)
+            if cache is not None:
+                from recengine.text import embed_texts
+
+                embedded = embed_texts(texts, embedder, cache)[0]
+            else:
+                embedded = np.asarray(embedder.embed(texts), dtype=np.float32)
             if embedded.shape != (len(texts), embedder.dim) or not np.isfinite(embedded).all():
                 raise InputError(
                     f"the embedder returned {embedded.shape} (finite: {bool(np.isfinite(embedded).all())}) "

@@ -79,9 +79,13 @@ class Catalog:
         progress: Callable[[int, int], None] | None = None,
         missing: str = "embed",
     ) -> "Catalog":
-        texts = embed_news(news, embedder, cache=_cache(cache), fields=fields, progress=progress, missing=missing)
+        cache = _cache(cache)
+        texts = embed_news(news, embedder, cache=cache, fields=fields, progress=progress, missing=missing)
         ids = news.frame["news_id"].tolist()
-        graph = build_graph(ids, news.entities, entity_vectors=entity_vectors, entity_labels=news.entity_labels, embedder=embedder)
+        graph = build_graph(
+            ids, news.entities, entity_vectors=entity_vectors, entity_labels=news.entity_labels,
+            embedder=embedder, cache=cache,
+        )
         return cls(
             articles=IdMap(ids),
             frame=_display_frame(news),
