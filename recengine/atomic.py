@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +22,36 @@ def _read_umask() -> int:
 
 # Read once at import: os.umask can only be read by setting it, which is not thread-safe.
 _UMASK = _read_umask()
+
+
+def _load_renameat2():
+    """libc's renameat2 on Linux (glibc 2.28+), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_RENAMEAT2 = _load_renameat2()
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the paths ``a`` and ``b`` in one atomic step; False where the system or file system cannot."""
+    if _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -63,7 +96,9 @@ def replace_dir(target: str | Path) -> Iterator[Path]:
     """Yield a fresh staging folder; on success it replaces ``target`` in one rename.
 
     If the block raises (or the process dies), ``target`` is untouched and the staging
-    folder is removed (or left as a hidden ``.*.staging`` folder that nothing reads).
+    folder is removed (or left as a hidden ``.*.staging`` folder that nothing reads). An existing
+    ``target`` is replaced by exchanging the two folders in one step (Linux ``renameat2``), so
+    ``target`` names a complete folder, old or new, at every instant.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -72,9 +107,12 @@ def replace_dir(target: str | Path) -> Iterator[Path]:
     try:
         yield staging
         _fsync_dir(staging)
-        if target.exists():
-            # Two renames are not one atomic step, so the old folder is moved aside first and
-            # deleted only after the new one is in place: at every instant one complete copy exists.
+        if target.exists() and _exchange(staging, target):
+            # One atomic step: the target is the new folder, and the staging name now holds the old one.
+            shutil.rmtree(staging, ignore_errors=True)
+        elif target.exists():
+            # Where folders cannot be exchanged, two renames: the old folder is moved aside and deleted only
+            # after the new one is in place (a crash between the two leaves it aside, under a hidden name).
             retired = target.parent / f".{target.name}.{os.getpid()}.retired"
             os.replace(target, retired)
             os.replace(staging, target)
