@@ -42,13 +42,33 @@ ZERO_SHOT_SLICE = "day6_articles"  # every article published after training (ben
 
 
 def new_run_id(workspace: Workspace, store: Store, dataset: str, label: str) -> str:
-    """A fresh run id ``<dataset>-<label>-<UTC time>`` that names no stored run and no existing folder."""
+    """A fresh run id ``<dataset>-<label>-<UTC time>`` that names no stored run, no existing folder and no other
+    session's reservation.
+
+    The id is reserved by creating the hidden folder ``runs/.<id>.reserved`` (mkdir either creates it or fails), so
+    two sessions asking in the same second get two ids; :func:`release_run_id` removes the reservation.
+    """
     base = f"{dataset}-{label}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    workspace.runs.mkdir(parents=True, exist_ok=True)
     run_id, n = base, 1
-    while store.run(run_id) is not None or workspace.run(run_id).exists():
+    while True:
+        if store.run(run_id) is None and not workspace.run(run_id).exists():
+            try:
+                _reservation(workspace, run_id).mkdir()
+                return run_id
+            except FileExistsError:
+                pass
         n += 1
         run_id = f"{base}-{n}"
-    return run_id
+
+
+def _reservation(workspace: Workspace, run_id: str) -> Path:
+    return workspace.runs / f".{run_id}.reserved"
+
+
+def release_run_id(workspace: Workspace, run_id: str) -> None:
+    """Remove the reservation :func:`new_run_id` made (once the run is saved and registered, or has failed)."""
+    shutil.rmtree(_reservation(workspace, run_id), ignore_errors=True)
 
 
 def train_and_register(
@@ -67,9 +87,12 @@ def train_and_register(
         raise InputError(f"unknown dataset {dataset_name!r}")
     data = data if data is not None else load_dataset(record["path"])
     run_id = new_run_id(workspace, store, dataset_name, config.model.fusion)
-    out = workspace.run(run_id)
-    trained = train_run(data, config, out=out, embedder=embedder, progress=progress)
-    register_run(store, out, dataset=dataset_name, config=config, meta=trained.meta, metrics=trained.metrics)
+    try:
+        out = workspace.run(run_id)
+        trained = train_run(data, config, out=out, embedder=embedder, progress=progress)
+        register_run(store, out, dataset=dataset_name, config=config, meta=trained.meta, metrics=trained.metrics)
+    finally:
+        release_run_id(workspace, run_id)
     return run_id, trained
 
 
@@ -98,6 +121,7 @@ def update_and_register(
     if given_folder == bool(files):
         raise InputError("give either a folder or uploaded files with the new data")
     scratch = scratch_folder(workspace.home / "uploads") if files else None
+    run_id = None
     try:
         source = unpack_upload(files, scratch) if files else allowed_folder(folder, workspace)
         run_id = new_run_id(workspace, store, parent["dataset"], "update")
@@ -106,11 +130,13 @@ def update_and_register(
             parent["path"], source, out, epochs=epochs, full_epochs=full_epochs, lr_decay=lr_decay,
             embedder=embedder, archive=workspace.archive, progress=progress,
         )
+        config = result.recommender.config
+        register_run(store, out, dataset=parent["dataset"], config=config, meta=result.meta, metrics=result.metrics)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    config = result.recommender.config
-    register_run(store, out, dataset=parent["dataset"], config=config, meta=result.meta, metrics=result.metrics)
+        if run_id is not None:
+            release_run_id(workspace, run_id)
     return run_id, result
 
 
