@@ -10,6 +10,7 @@ from recengine.config import (
     EMBEDDERS, FUSIONS, GNNS, LOSSES, NEW_ARTICLE_ID, SCHEDULES, SCORINGS, TEXT_FIELDS, USER_ENCODERS, VIEWS,
     ModelConfig, RunConfig, TrainConfig,
 )
+from recengine.train.runs import check_run
 from recengine.ui_support import compare_runs, delete_run, metric_summary, runs_table, train_and_register
 
 MODEL, TRAIN, DEFAULTS = ModelConfig(), TrainConfig(), Defaults.from_env()
@@ -143,8 +144,11 @@ load_col, delete_col = st.columns(2, gap="large")
 with load_col, st.form("load-run", border=False):
     chosen = st.selectbox("Load", run_ids, index=run_ids.index(active_id) if active_id in run_ids else 0)
     if st.form_submit_button("Make active", icon=":material/check_circle:"):
-        st.session_state["runs_message"] = f"Run {chosen} is now the active model."
-        _ui.activate(run=chosen)
+        with _ui.boundary("checking the run") as checked:
+            check_run(next(run["path"] for run in runs if run["run_id"] == chosen))
+        if checked.ok:
+            st.session_state["runs_message"] = f"Run {chosen} is now the active model."
+            _ui.activate(run=chosen)
 
 with delete_col:
     deletable = [run_id for run_id in run_ids if run_id != active_id]

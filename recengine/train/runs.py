@@ -161,6 +161,14 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def check_run(path: str | Path) -> None:
+    """Check a run folder without loading its model: every piece present and readable, the weights whole and
+    finite. Raises RunFormatError naming what is wrong (what the dashboard does before making a run active)."""
+    path = Path(path)
+    read_run_files(path)
+    load_weights(path / WEIGHTS_FILE)
+
+
 def catalog_for(dataset: MindDataset, article_ids: list[str], config: RunConfig, embedder: TextEmbedder, cache=None) -> Catalog:
     """The catalogue a run trained on, rebuilt in the saved row order from the dataset's articles."""
     news = dataset.news
