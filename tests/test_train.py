@@ -129,3 +129,20 @@ def test_train_rejects_bad_options(tiny_data, tmp_path, args, message):
 def test_train_on_a_missing_folder_says_so(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_plateau_schedule_halves_the_rate_and_keeps_it_halved(tiny_data, tiny_cache):
+    # A huge rate makes dev AUC stop improving; each such epoch must halve the rate, for good.
+    run = train_run(tiny_data, tiny_config(schedule="plateau", lr=3.0, epochs=4, patience=10, warmup=0.0),
+                    cache=tiny_cache)
+    aucs = [h["dev"]["auc"] for h in run.result.history]
+    rates = [h["lr"] for h in run.result.history]
+    # Each entry is the rate used during that epoch; the decision taken after epoch i (ReduceLROnPlateau, mode
+    # max, relative threshold 1e-4, patience 0) applies from epoch i + 1 on.
+    expected, best = [3.0], float("-inf")
+    for auc in aucs[:-1]:
+        improved = auc > best * (1 + 1e-4) if best > 0 else auc > best
+        best = auc if improved else best
+        expected.append(expected[-1] if improved else expected[-1] / 2)
+    assert rates == pytest.approx(expected)
+    assert any(a < b for a, b in zip(rates[1:], rates[:-1]))  # the case under test did happen

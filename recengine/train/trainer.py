@@ -337,6 +337,7 @@ class Trainer:
         history: list[dict] = []
         best_auc, best_epoch, best_state, bad_epochs = -1.0, 0, None, 0
         samples_seen = 0
+        global_step = 0
         stopped_early = False
         # Views and fusions that skip a module in some batches (e.g. no empty history) leave it unused.
         model = DistributedDataParallel(net, find_unused_parameters=True) if context.active else net
@@ -369,8 +370,12 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(dense, cfg.grad_clip)
                 for o in optimizers:
                     o.step()
-                for s in step_schedulers:
-                    s.step()
+                global_step += 1
+                # Under "plateau" the step scheduler only warms up: stepping it later would reset the rate to
+                # its base and undo every reduction ReduceLROnPlateau made.
+                if cfg.schedule != "plateau" or global_step <= warmup:
+                    for s in step_schedulers:
+                        s.step()
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise FloatingPointError(f"training diverged at epoch {epoch}, step {step + 1} (loss {value})")
