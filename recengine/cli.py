@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "graph",
     "train",
     "evaluate",
+    "predict",
     "metrics",
     "compare",
     "add_article",

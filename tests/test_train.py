@@ -157,3 +157,46 @@ def test_plateau_schedule_halves_the_rate_and_keeps_it_halved(tiny_data, tiny_ca
         expected.append(expected[-1] if improved else expected[-1] / 2)
     assert rates == pytest.approx(expected)
     assert any(a < b for a, b in zip(rates[1:], rates[:-1]))  # the case under test did happen
+
+
+def test_predict_writes_a_leaderboard_file_that_scores_like_evaluate(tiny_run, tiny_data, tmp_path, capsys):
+    from recengine.data.mind import load_dataset
+
+    assert main(["predict", "--run", str(tiny_run), "--split", "dev", "--out", str(tmp_path / "prediction.txt")]) == 0
+    written = json.loads(capsys.readouterr().out)
+    dev = load_dataset(tiny_data).dev.behaviors
+    assert written["impressions"] == len(dev) and written["unknown_articles"] == 0
+    truth = "".join(
+        f"{i} [{','.join(map(str, dev.candidate_labels(n).tolist()))}]\n" for n, i in enumerate(dev.impression_ids)
+    )
+    (tmp_path / "truth.txt").write_text(truth)
+    assert main(["metrics", "--truth", str(tmp_path / "truth.txt"), "--prediction", str(tmp_path / "prediction.txt")]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    evaluated = json.loads((tiny_run / "metrics.json").read_text())["model"]
+    for key in ("auc", "mrr", "ndcg@5", "ndcg@10"):
+        assert scored[key] == pytest.approx(evaluated[key], abs=1e-9)
+
+
+def test_predict_ranks_an_unlabeled_test_split(tiny_run, tiny_data, tmp_path, capsys):
+    import dataclasses
+    import shutil
+
+    import numpy as np
+
+    from recengine.data.mind import load_dataset, write_split
+
+    data = tmp_path / "with-test"
+    shutil.copytree(tiny_data, data)
+    dev = load_dataset(tiny_data).dev
+    unlabeled = dataclasses.replace(dev.behaviors, labels=np.full(len(dev.behaviors.labels), -1, dtype=np.int8))
+    write_split(data / "test", dataclasses.replace(dev, behaviors=unlabeled, entity_vectors=None))
+    first = (data / "test" / "behaviors.tsv").read_text().splitlines()[0]
+    assert "-0" not in first and "-1" not in first.split("\t")[4]  # really unlabeled, as MIND's test split
+    out = tmp_path / "prediction.txt"
+    assert main(["predict", "--run", str(tiny_run), "--data", str(data), "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == len(dev.behaviors)
+    impression, ranks = lines[0].split(" ")
+    assert int(impression) == dev.behaviors.impression_ids[0]
+    assert sorted(json.loads(ranks)) == list(range(1, dev.behaviors.candidate_counts[0] + 1))
+    capsys.readouterr()

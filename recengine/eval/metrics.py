@@ -158,6 +158,18 @@ def read_leaderboard(
     return np.frombuffer(labels, dtype=np.int8).copy(), scores, ptr
 
 
+def rank_lines(impression_ids: np.ndarray, scores: np.ndarray, ptr: np.ndarray) -> list[str]:
+    """MIND prediction lines ``<impression id> [r1,r2,...]``: each candidate's rank by score (1 = top, ties by
+    position), in the candidates' order. impression_ids (n,), scores (C,), ptr (n + 1,)."""
+    lines = []
+    for i, impression in enumerate(np.asarray(impression_ids).tolist()):
+        block = np.asarray(scores[ptr[i] : ptr[i + 1]])
+        ranks = np.empty(len(block), dtype=np.int64)
+        ranks[np.argsort(-block, kind="stable")] = np.arange(1, len(block) + 1)
+        lines.append(f"{impression} [{','.join(map(str, ranks.tolist()))}]")
+    return lines
+
+
 def score_leaderboard(truth_path: str | Path, prediction_path: str | Path) -> dict:
     """:func:`mind_metrics` of a MIND prediction file against its truth file (see :func:`read_leaderboard`)."""
     return mind_metrics_csr(*read_leaderboard(truth_path, prediction_path))

@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from recengine.config import RunConfig
 from recengine.data.mind import MindDataset, load_dataset
 from recengine.eval.calibration import calibrate
@@ -128,3 +130,35 @@ def evaluate_run(
 
     extended = Recommender(recommender.config, catalog, recommender.users, recommender.net, str(recommender.device))
     return evaluate_interactions(extended, inter, truth=truth, seed=seed)
+
+
+def predict_run(
+    run: LoadedRun | str | Path,
+    data: MindDataset | str | Path | None = None,
+    *,
+    split: str = "test",
+    embedder: TextEmbedder | None = None,
+    cache=None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores for every candidate of a split, labeled or not (MIND's test split has no labels).
+
+    Returns impression ids (n,), scores (C,) in the file's candidate order, and CSR offsets (n+1,);
+    a candidate whose article is missing from the split's news.tsv scores -inf (ranked last).
+    """
+    dataset = _as_dataset(data) if data is not None else None
+    loaded = run if isinstance(run, LoadedRun) else load_run(run, dataset=dataset, embedder=embedder, cache=cache)
+    dataset = dataset or loaded.dataset
+    recommender = loaded.recommender
+    embedder = embedder or get_embedder(recommender.config.model.embedder)
+    catalog, inter, _ = split_view(
+        recommender.catalog, recommender.users, dataset, split, embedder=embedder, cache=cache,
+        with_times=recommender.config.model.user_encoder == "transformer", require_labels=False,
+    )
+    from recengine.model.recommender import Recommender
+
+    scored = Recommender(recommender.config, catalog, recommender.users, recommender.net, str(recommender.device))
+    behaviors = dataset.splits[split].behaviors
+    rows = catalog.articles.rows(behaviors.articles)[behaviors.candidates]
+    scores = np.full(len(rows), -np.inf)
+    scores[rows >= 0] = scored.score(inter)
+    return behaviors.impression_ids, scores, behaviors.candidate_ptr

@@ -239,13 +239,14 @@ def split_view(
     embedder: TextEmbedder,
     cache=None,
     with_times: bool = False,
+    require_labels: bool = True,
 ) -> tuple[Catalog, Interactions, np.ndarray | None]:
     """A copy of ``catalog`` that also holds ``split``'s unseen articles (added zero-shot), the split's
     impressions on it, and the truth probabilities when the dataset has them (dev split)."""
     if split not in dataset.splits:
         raise InputError(f"dataset {dataset.root} has no {split!r} split (has: {', '.join(dataset.splits)})")
     part = dataset.splits[split]
-    if not part.behaviors.labeled:
+    if require_labels and not part.behaviors.labeled:
         raise InputError(f"the {split} split has no click labels to evaluate against", path=part.path)
     extended = copy.deepcopy(catalog)
     extended.extend(part.news, embedder, cache=cache)
