@@ -31,7 +31,10 @@ def test_two_processes_match_one(tiny_data, tmp_path, home):
     double = train([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "recengine", *common,
                     "--out", str(tmp_path / "two")], env)
     # Same global batch and the same clicks per step; only negative sampling and dropout draws differ per rank.
-    assert abs(double["metrics"]["model"]["auc"] - single["metrics"]["model"]["auc"]) < 0.03
+    # Two epochs on tiny's 300 dev impressions: the AUC's sampling noise alone is about 0.015 per run.
+    auc_one, auc_two = single["metrics"]["model"]["auc"], double["metrics"]["model"]["auc"]
+    assert auc_one > 0.55 and auc_two > 0.55  # both learned
+    assert abs(auc_two - auc_one) < 0.05
     assert abs(double["samples_seen"] - single["samples_seen"]) <= 2 * 2  # the sampler pads to equal shares
     # Rank 0 alone wrote one complete run folder, and it says two processes trained it.
     meta = json.loads((tmp_path / "two" / "meta.json").read_text())

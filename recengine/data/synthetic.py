@@ -40,7 +40,7 @@ from recengine.data.mind import (
 )
 from recengine.errors import InputError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DAY = 86_400
 START = np.datetime64("2019-11-09T00:00:00", "s")  # first train day (day 1); dev is day 6
 TRAIN_DAYS = (1, 2, 3, 4, 5)
@@ -68,8 +68,9 @@ class WorldSize:
 PRESETS: dict[str, WorldSize] = {
     "tiny": WorldSize(articles=600, users=160, train_impressions=900, dev_impressions=300,
                       candidates=(30, 50), history=(3, 15)),
-    "demo": WorldSize(articles=6_000, users=4_000, train_impressions=24_000, dev_impressions=8_000,
-                      candidates=(20, 50), history=(5, 40)),
+    # ~10 clicks per warm article: enough to learn an article's appeal, the part only the ID view sees.
+    "demo": WorldSize(articles=3_000, users=4_000, train_impressions=30_000, dev_impressions=8_000,
+                      candidates=(20, 50), history=(10, 50)),
     "small": WorldSize(articles=51_000, users=50_000, train_impressions=157_000, dev_impressions=73_000,
                        candidates=(20, 55), history=(5, 50)),
     "large": WorldSize(articles=1_000_000, users=20_000, train_impressions=40_000, dev_impressions=10_000,
@@ -81,13 +82,16 @@ PRESETS: dict[str, WorldSize] = {
 class ClickModel:
     """Weights of the planted logistic click model (the bias is calibrated to ``click_rate``)."""
 
-    topic: float = 3.0  # times interest in the article's subcategory, scaled to [0, 1] per user
+    topic: float = 4.0  # times interest in the article's subcategory, scaled to [0, 1] per user
     category: float = 0.8  # the article's category is one of the user's, its subcategory is not
     entity: float = 1.5  # the article mentions one of the user's favourite entities
-    appeal: float = 0.7  # times the article's latent appeal ~ N(0, 1)
+    appeal: float = 0.5  # times the article's latent appeal ~ N(0, 1)
     freshness: float = 1.0  # minus this per day of age
-    hour: float = 0.4  # times cos(2 pi (hour - category peak) / 24)
+    hour: float = 0.3  # times cos(2 pi (hour - category peak) / 24)
     click_rate: float = 0.04  # share of candidates clicked, after requiring one click per impression
+    # Pre-period histories are drawn in proportion to exp(focus x logit): long-term reading reflects
+    # interests more than a single day's impressions do.
+    history_focus: float = 2.0
 
 
 @dataclass
@@ -417,7 +421,8 @@ def _pre_histories(world: World, rng: np.random.Generator) -> list[list[int]]:
         pool = pre[rng.integers(0, len(pre), size=(len(users), draws))]
         flat_users = np.repeat(users, draws)
         logits = world.logits(flat_users, pool.ravel(), np.full(len(flat_users), when)).reshape(pool.shape)
-        keys = logits + rng.gumbel(size=logits.shape)  # Gumbel top-k: sampling without replacement ~ exp(logit)
+        # Gumbel top-k: sampling without replacement in proportion to exp(focus x logit).
+        keys = world.model.history_focus * logits + rng.gumbel(size=logits.shape)
         order = np.argsort(-keys, axis=1)
         ranked = np.take_along_axis(pool, order, axis=1)
         for row, u in enumerate(users):
@@ -655,7 +660,8 @@ def simulate(preset: str, seed: int, model: ClickModel | None = None) -> Simulat
             for name, s in summaries.items()
         },
         "dropped_impressions_without_click": dropped,
-        "new_articles": sorted(news_ids[new_rows].tolist()),
+        # Published on the dev day and shown there (a small world may leave a few of them unshown).
+        "new_articles": sorted(news_ids[np.intersect1d(new_rows, dev_referenced)].tolist()),
         "new_users": sorted(dev_users - train_users),
         "entities": len(world.entity_labels),
     }

@@ -218,7 +218,7 @@ def test_killing_an_update_keeps_the_parent_and_archives_nothing(runs_dir, morni
     rng = random.Random(SEED + 1)
     kill_points = [
         ("start-up", lambda v: True, rng.uniform(0.3, 2.5)),
-        ("training the new rows", lambda v: "phase 1" in v.err, rng.uniform(0.0, 0.3)),
+        ("training the new rows", lambda v: "phase 1" in v.err, rng.uniform(0.0, 0.05)),
         ("saving the run", lambda v: staging_in(runs_dir)(), 0.0),
         ("archiving the input", lambda v: staging_in(archive)(), 0.0),
     ]
@@ -235,7 +235,15 @@ def test_killing_an_update_keeps_the_parent_and_archives_nothing(runs_dir, morni
             shutil.rmtree(find_archived(archive, fingerprint))
             shutil.rmtree(out)
             continue
-        assert find_archived(archive, fingerprint) is None, phase  # a killed update consumed nothing
+        entry = find_archived(archive, fingerprint)
+        if entry is not None:
+            # The kill landed after the last step (a fast machine finishes a tiny update within the delay, and
+            # the interpreter's shutdown can still be killed): then everything is complete, never half of it.
+            assert json.loads((entry / "manifest.json").read_text())["consumed_by"] == str(out.resolve()), phase
+            assert whole_run(out, tiny_cache), phase
+            shutil.rmtree(entry)
+            shutil.rmtree(out)
+            continue
         assert (not archive.exists()) or visible(archive) == [], (phase, sorted(p.name for p in archive.iterdir()))
         # The output is absent, or whole if the kill came after its save (the archive step was not reached).
         assert visible(runs_dir) in (["good"], ["good", "updated"]), phase
@@ -258,6 +266,8 @@ def test_killing_an_update_keeps_the_parent_and_archives_nothing(runs_dir, morni
 
 
 IMPORT = """
+import sys
+
 from recengine.data.mind import load_dataset
 from recengine.data.store import Store
 
