@@ -144,7 +144,7 @@ def main() -> int:
         catalog, dev, truth = split_view(
             base.catalog, base.users, dataset, "dev", embedder=embedder, with_times=with_times
         )
-        rec = Recommender(base.config, catalog, base.users, base.net)
+        rec = base.over(catalog)
         full = rec.score(dev)
         cold = ~rec.trained_users(dev.user_rows)
         every = np.ones(len(dev.candidates), dtype=bool)

@@ -49,7 +49,7 @@ def judge(recommender: Recommender, dataset: MindDataset, day6: set[str], mornin
         recommender.catalog, recommender.users, dataset, "dev", embedder=embedder,
         with_times=recommender.config.model.user_encoder == "transformer",
     )
-    scorer = Recommender(recommender.config, catalog, recommender.users, recommender.net, str(recommender.device))
+    scorer = recommender.over(catalog)
     result = evaluate_scores(inter, scorer.score(inter), slices(inter, catalog, day6, morning), truth=truth)
     pick = lambda m: {k: (None if m[k] is None else round(m[k], 4)) for k in ("auc", "mrr", "ndcg@5", "ndcg@10")}  # noqa: E731
     return {

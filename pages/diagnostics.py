@@ -45,6 +45,12 @@ with _ui.boundary("computing the diagnostics"):
                    help="In float32: no gradient flows at all.")
     cols[4].metric("Logit mean ± std",
                    f"{_ui.fmt(logits['logits']['all']['mean'], 2)} ± {_ui.fmt(logits['logits']['all']['std'], 2)}")
+    loss = _ui.loaded_run(run["path"]).recommender.config.train.loss
+    if scale != "calibrated" and loss != "bce" and (logits["saturated_share"] or 0) > 0.5:
+        st.info(f"This model was trained with the {loss} loss, which compares the candidates of an impression with "
+                "each other: the level of its raw logits is arbitrary, so a raw sigmoid near 1 does not mean "
+                "training stalled (the gradient norms below show whether it did). Choose **calibrated** to read "
+                "click probabilities.", icon=":material/info:")
     left, right = st.columns(2)
     left.plotly_chart(plots.logit_histogram(logits), key="logits")
     right.plotly_chart(plots.sigmoid_histogram(logits), key="sigmoid")

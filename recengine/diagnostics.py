@@ -235,8 +235,7 @@ def _split_model(
     if isinstance(run, TrainedRun):
         prepared, trained = run.prepared, run.result.recommender
         if split == "dev" and prepared.dev is not None:
-            model = Recommender(trained.config, prepared.eval_catalog, prepared.users, trained.net, str(trained.device))
-            return model, prepared.dev
+            return trained.over(prepared.eval_catalog), prepared.dev
         if split == "train":
             return trained, prepared.train
         dataset, base, embedder = load_dataset(prepared.dataset_root), trained, embedder or prepared.embedder
@@ -249,7 +248,7 @@ def _split_model(
         base.catalog, base.users, dataset, split, embedder=embedder, cache=cache,
         with_times=base.config.model.user_encoder == "transformer",
     )
-    return Recommender(base.config, catalog, base.users, base.net, str(base.device)), inter
+    return base.over(catalog), inter
 
 
 def run_diagnostics(

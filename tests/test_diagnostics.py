@@ -137,6 +137,14 @@ def test_run_diagnostics_of_a_trained_and_a_loaded_run(tiny, trained):
     loaded = D.run_diagnostics(load_run(trained.path, embedder=get_embedder("hashing")))
     assert loaded["logits"]["candidates"] == candidates
     assert loaded["logits"]["logits"]["all"]["mean"] == pytest.approx(report["logits"]["logits"]["all"]["mean"], rel=1e-4)
+    # The calibrated report uses the run's fitted calibration (not the identity) for a trained and a loaded run,
+    # and its click probabilities average near the split's click rate.
+    for diagnosed in (report, loaded):
+        fit = diagnosed["calibration"]
+        assert fit == trained.result.recommender.calibration.to_dict() and fit["candidates"] > 0
+        calibrated = diagnosed["calibrated"]["logits"]["all"]["mean"]
+        assert calibrated == pytest.approx(fit["scale"] * diagnosed["logits"]["logits"]["all"]["mean"] + fit["shift"], rel=1e-4)
+        assert 0.01 < 1 / (1 + math.exp(-calibrated)) < 0.1  # tiny's click rate is about 0.04
 
 
 def test_fusion_weights_for_concat_give_a_reason(trained):

@@ -46,6 +46,13 @@ class Recommender:
         self.weights_version = 0
         self.calibration = Calibration()  # logit -> click probability; fitted after training
 
+    def over(self, catalog: Catalog) -> "Recommender":
+        """The same model over another catalogue (a split's, its unseen articles added zero-shot): it shares the
+        network, users, device and calibration."""
+        extended = Recommender(self.config, catalog, self.users, self.net, str(self.device))
+        extended.calibration = self.calibration
+        return extended
+
     def invalidate(self) -> None:
         """Forget cached article vectors (call after changing the weights)."""
         self.weights_version += 1

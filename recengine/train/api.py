@@ -126,10 +126,7 @@ def evaluate_run(
         cache=cache,
         with_times=recommender.config.model.user_encoder == "transformer",
     )
-    from recengine.model.recommender import Recommender
-
-    extended = Recommender(recommender.config, catalog, recommender.users, recommender.net, str(recommender.device))
-    return evaluate_interactions(extended, inter, truth=truth, seed=seed)
+    return evaluate_interactions(recommender.over(catalog), inter, truth=truth, seed=seed)
 
 
 def predict_run(
@@ -154,9 +151,7 @@ def predict_run(
         recommender.catalog, recommender.users, dataset, split, embedder=embedder, cache=cache,
         with_times=recommender.config.model.user_encoder == "transformer", require_labels=False,
     )
-    from recengine.model.recommender import Recommender
-
-    scored = Recommender(recommender.config, catalog, recommender.users, recommender.net, str(recommender.device))
+    scored = recommender.over(catalog)
     behaviors = dataset.splits[split].behaviors
     rows = catalog.articles.rows(behaviors.articles)[behaviors.candidates]
     scores = np.full(len(rows), -np.inf)
