@@ -12,39 +12,20 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from browser import PAGES, chromium, serving, url_path, wait_rendered  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
-PAGES = {  # URL path -> the page's h1
-    "": "recengine",
-    "data": "Data",
-    "train": "Train & load",
-    "diagnostics": "Diagnostics",
-    "new_articles": "New articles",
-    "cold_start": "Cold start",
-    "compare": "Compare",
-    "recommend": "Recommend",
-}
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-quic", "--window-size=1400,1000")
-START_TIMEOUT = 120  # seconds for the server to answer its health check
 RENDER_TIMEOUT = 90  # seconds for one script run (a first visit fills the caches on a busy two-core machine)
 # What an uncaught exception or a caught-but-unexpected failure would put on the page.
 ERROR_TEXT = re.compile(r"Traceback|Error:|AttributeError|KeyError|Exception|Something went wrong")
@@ -54,118 +35,47 @@ ERROR_TEXT = re.compile(r"Traceback|Error:|AttributeError|KeyError|Exception|Som
 # server's base path, gets a 404, then uses /.
 NOISE = (
     re.compile(r"^https://fonts\.gstatic\.com/\S+ - Failed to load resource: net::ERR_"),
-    re.compile(r"^http://127\.0\.0\.1:\d+/(" + "|".join(p for p in PAGES if p) + r")/_stcore/(health|host-config) "
-               r"- Failed to load resource: the server responded with a status of 404"),
+    re.compile(r"^http://127\.0\.0\.1:\d+/(" + "|".join(url_path(p) for p in PAGES if url_path(p)) +
+               r")/_stcore/(health|host-config) - Failed to load resource: the server responded with a status of 404"),
 )
-# The page's state once a script run has finished and everything is drawn (no running icon, no placeholder of a
-# component still loading, no stale element): the number of elements and the h1 texts; null before that.
-SNAPSHOT = """
-const app = document.querySelector('[data-testid="stApp"]');
-if (app === null || app.dataset.testScriptState !== 'notRunning' || document.querySelector(
-        '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stSkeleton"], [data-stale="true"]')) return null;
-return [document.querySelectorAll('[data-testid="stElementContainer"]').length,
-        [...document.querySelectorAll('h1')].map(h => h.innerText)];
-"""
-SETTLE = 0.3  # seconds the drawn page must stay unchanged: the last elements can follow the end of the run
 
 
-def tools() -> tuple[str, str]:
-    """Paths of chromium and chromedriver; skip without them (fail when RECENGINE_REQUIRE_BROWSER=1)."""
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium and driver:
-        return chromium, driver
+def require_tools() -> None:
+    """Skip without chromium and chromedriver (fail when RECENGINE_REQUIRE_BROWSER=1)."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
     reason = "chromium and chromedriver are needed (Debian packages chromium, chromium-driver; scripts/test.sh)"
     if os.environ.get("RECENGINE_REQUIRE_BROWSER") == "1":
         pytest.fail(f"RECENGINE_REQUIRE_BROWSER=1: {reason}")
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-            return answer.read().strip() == b"ok"
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def server(ui_workspace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``streamlit run app.py`` on the warm workspace of the UI tests; yields its URL, kills its process group.
+    """``streamlit run app.py`` on the warm workspace of the UI tests; yields its URL.
 
     ``ui_workspace`` ran ensure_ready in this process with the tiny/hashing/1-epoch defaults and keeps them in
     the environment, so the server inherits the same defaults and starts warm.
     """
-    tools()
+    require_tools()
     workspace, _ = ui_workspace
-    port = free_port()
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "RECENGINE_HOME": str(workspace.home)},
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not healthy(url):
-            assert process.poll() is None, f"streamlit exited ({process.returncode}):\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"no health answer in {START_TIMEOUT} s:\n{log.read_text()}"
-            time.sleep(0.5)
+    with serving({**os.environ, "RECENGINE_HOME": str(workspace.home)}, log) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture(scope="module")
 def browser(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     """Headless Chromium with a fresh profile that has opened ``/`` (so app.py's navigation is in place)."""
-    chromium, chromedriver = tools()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    try:
-        open_page(driver, server, "")
+    with chromium(tmp_path_factory.mktemp("chromium")) as driver:
+        open_page(driver, server, "home")
         yield driver
-    finally:
-        driver.quit()
 
 
-class Settled:
-    """A wait condition: the script run has finished, the page has a title and ``shown``, and it has stayed
-    unchanged for :data:`SETTLE` seconds."""
-
-    def __init__(self, shown: Callable[[WebDriver], object] | None = None):
-        self.shown = shown
-        self.last: list | None = None
-        self.since = 0.0
-
-    def __call__(self, driver: WebDriver) -> bool:
-        snapshot = driver.execute_script(SNAPSHOT)
-        if not snapshot or not snapshot[1] or (self.shown and not self.shown(driver)):
-            self.last = None
-            return False
-        if snapshot != self.last:
-            self.last, self.since = snapshot, time.monotonic()
-        return time.monotonic() - self.since >= SETTLE
-
-
-def wait_settled(driver: WebDriver, what: str, shown: Callable[[WebDriver], object] | None = None) -> None:
+def wait_settled(driver: WebDriver, what: str, title: str | None = None,
+                 shown: Callable[[WebDriver], object] | None = None) -> None:
     try:
-        WebDriverWait(driver, RENDER_TIMEOUT, poll_frequency=0.1).until(Settled(shown))
+        wait_rendered(driver, title, shown=shown, timeout=RENDER_TIMEOUT)
     except TimeoutException:
         body = driver.find_element(By.TAG_NAME, "body").text
         pytest.fail(f"no {what} within {RENDER_TIMEOUT} s; the page shows:\n{body[:3000]}")
@@ -175,16 +85,16 @@ def heading(driver: WebDriver) -> list[str]:
     return [h.text for h in driver.find_elements(By.TAG_NAME, "h1")]
 
 
-def open_page(driver: WebDriver, url: str, path: str) -> None:
+def open_page(driver: WebDriver, url: str, page: str) -> None:
     """Load a page URL and wait until its script run has finished and the page is drawn."""
-    driver.get(f"{url}/{path}")
-    wait_settled(driver, f"finished /{path}")
+    driver.get(f"{url}/{url_path(page)}")
+    wait_settled(driver, f"finished {page}", PAGES[page])
 
 
 def rerun_after(driver: WebDriver, click_on: str, shown: Callable[[WebDriver], object]) -> None:
     """Click the button labelled ``click_on`` and wait for the rerun to finish with ``shown`` true."""
     driver.find_element(By.XPATH, f"//button[.//p[normalize-space(.)='{click_on}']]").click()
-    wait_settled(driver, f"result of {click_on!r}", shown)
+    wait_settled(driver, f"result of {click_on!r}", shown=shown)
 
 
 def severe_console_entries(driver: WebDriver) -> list[str]:
@@ -202,11 +112,11 @@ def assert_clean(driver: WebDriver) -> None:
     assert severe_console_entries(driver) == []
 
 
-@pytest.mark.parametrize("path", list(PAGES), ids=[p or "home" for p in PAGES])
-def test_page_renders_its_title_without_errors(browser: WebDriver, server: str, path: str):
-    open_page(browser, server, path)
+@pytest.mark.parametrize("page", list(PAGES))
+def test_page_renders_its_title_without_errors(browser: WebDriver, server: str, page: str):
+    open_page(browser, server, page)
     assert browser.find_element(By.TAG_NAME, "h1").is_displayed()
-    assert heading(browser) == [PAGES[path]]
+    assert heading(browser) == [PAGES[page]]
     assert_clean(browser)
 
 
