@@ -2,11 +2,11 @@
 
     .venv/bin/python benchmarks/quality.py                                  # demo preset, MiniLM (long)
     .venv/bin/python benchmarks/quality.py --embedder hashing --epochs 3    # a quick check of the script
-    .venv/bin/python benchmarks/quality.py --preset small                   # MIND-small scale
+    .venv/bin/python benchmarks/quality.py --preset small --embedder hashing --fusions attention  # MIND-small scale
 
 Generates the synthetic preset (seed 0) in a temporary folder, embeds and maps it once, then trains the
-default config once per fusion (concat, attention, gate; the default config is the run whose fusion is
-``default_fusion``) and evaluates each on dev. Prints one JSON object: per fusion the dev AUC, MRR,
+default config once per fusion (concat, attention, gate, or those of ``--fusions``; the default config is
+the run whose fusion is ``default_fusion``) and evaluates each on dev. Prints one JSON object: per fusion the dev AUC, MRR,
 nDCG@5 and nDCG@10 beside random and oracle, the same for the three slices (warm, new_articles,
 cold_users), ``share_of_oracle`` (0 = random, 1 = oracle) for overall and warm AUC, whether warm AUC
 meets the target (at least 90% of the way from random to oracle), the best epoch and the seconds spent
@@ -73,7 +73,11 @@ def main() -> int:
     parser.add_argument("--embedder", default="minilm", choices=EMBEDDERS, help="default: minilm")
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs, help=f"default: {TrainConfig().epochs}")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache folder (default: the workspace's)")
+    parser.add_argument("--fusions", default=",".join(FUSIONS), help="comma-separated fusions to train (default: all)")
     args = parser.parse_args()
+    fusions = args.fusions.split(",")
+    if unknown := set(fusions) - set(FUSIONS):
+        parser.error(f"unknown fusions: {', '.join(sorted(unknown))} (choose from {', '.join(FUSIONS)})")
 
     base = RunConfig(ModelConfig(embedder=args.embedder), TrainConfig(epochs=args.epochs))
     base.model.validate()
@@ -95,7 +99,7 @@ def main() -> int:
         prepared = prepare(dataset, base, cache=args.cache)
     report["prepare_seconds"] = round(time.perf_counter() - started, 2)
     report["runs"] = {}
-    for fusion in FUSIONS:
+    for fusion in fusions:
         config = copy.deepcopy(base)
         config.model.fusion = fusion
         print(f"training {fusion} fusion for up to {args.epochs} epochs", file=sys.stderr)
