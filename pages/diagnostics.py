@@ -105,6 +105,7 @@ if shown and shown["dataset"] == run["dataset"]:
             a.metric("Final loss", _ui.fmt(result["loss"][-1] if result["loss"] else None))
             b.metric("Dev AUC", _ui.fmt(result["dev_auc"][-1] if result["dev_auc"] else None))
             a.metric("Pinned at 0 or 1", _ui.percent(after["pinned_share"]))
-            b.metric("Logit range", f"{_ui.fmt(after['logits']['all']['min'], 1)} … "
-                                    f"{_ui.fmt(after['logits']['all']['max'], 1)}")
+            b.metric("Largest logit", _ui.fmt(after["logits"]["all"]["max"], 1),
+                     help=f"The logits range from {_ui.fmt(after['logits']['all']['min'], 1)} to "
+                          f"{_ui.fmt(after['logits']['all']['max'], 1)}.")
             st.plotly_chart(plots.sigmoid_histogram(after), key=f"saturation-sigmoid-{name}")
