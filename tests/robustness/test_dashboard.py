@@ -15,83 +15,28 @@ import shutil
 from pathlib import Path
 
 import pytest
-import streamlit as st
-import torch  # noqa: F401  (slow import, paid before AppTest's timeout starts)
-from streamlit.testing.v1 import AppTest
 
 import test_mind_bad_input as bad_rows
-from recengine.bootstrap import ACTIVE_DATASET, ACTIVE_RUN, ensure_ready, register_run
+from apptest_kit import by_label, check, errors, reset, start, warm_workspace
+from recengine.bootstrap import ACTIVE_RUN, register_run
 from recengine.config import RunConfig
 from recengine.data.store import Store
 from recengine.workspace import Workspace
 
-APP = Path(__file__).resolve().parents[2] / "app.py"
-TIMEOUT = 600
-ENV = {"RECENGINE_DEFAULT_PRESET": "tiny", "RECENGINE_DEFAULT_EMBEDDER": "hashing", "RECENGINE_DEFAULT_EPOCHS": "1"}
 MARKUP = "<script>alert('x')</script> <b>Rates</b> **held** [link](javascript:alert(1)) <img src=x onerror=alert(2)>"
 
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory):
-    """A workspace with the tiny dataset and its one-epoch model, made once for this module."""
-    home = tmp_path_factory.mktemp("dash") / "home"
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in {**ENV, "RECENGINE_HOME": str(home)}.items():
-            patch.setenv(key, value)
-        workspace = Workspace(home)
-        with Store(workspace.store_path) as store:
-            ready = ensure_ready(workspace, store)
-        yield workspace, ready
+    """A workspace of this module's own (its tests damage runs), with the tiny dataset and its one-epoch model."""
+    with warm_workspace(tmp_path_factory.mktemp("dash") / "home") as made:
+        yield made
 
 
 @pytest.fixture(autouse=True)
 def home(ui, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test starts from the module's workspace with its default dataset and run active, and empty caches."""
-    workspace, ready = ui
-    for key, value in {**ENV, "RECENGINE_HOME": str(workspace.home)}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("RECENGINE_IMPORT_ROOTS", raising=False)
-    with Store(workspace.store_path) as store:
-        store.set_setting(ACTIVE_DATASET, ready.dataset)
-        store.set_setting(ACTIVE_RUN, ready.run_id)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    return workspace.home
-
-
-def elements(block):
-    for child in getattr(block, "children", {}).values():
-        if getattr(child, "children", None):
-            yield from elements(child)
-        else:
-            yield child
-
-
-def everything(at: AppTest) -> str:
-    return "\n".join(str(getattr(node, "proto", "")) for block in (at.main, at.sidebar) for node in elements(block))
-
-
-def check(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    text = everything(at)
-    assert "Traceback" not in text and "Something went wrong" not in text, [e.value for e in at.error]
-    return at
-
-
-def start(page: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
-    at.switch_page(f"pages/{page}.py").run()
-    return check(at)
-
-
-def by_label(widgets, label: str):
-    matches = [w for w in widgets if w.label == label]
-    assert matches, f"no widget labelled {label!r}: {[w.label for w in widgets]}"
-    return matches[0]
-
-
-def errors(at: AppTest) -> list[str]:
-    return [e.value.replace("\\", "") for e in at.error]
+    return reset(*ui, monkeypatch)
 
 
 # --------------------------------------------------------------------------- damaged files in an import

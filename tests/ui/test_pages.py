@@ -10,90 +10,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
+from apptest_kit import by_label, chart_specs, charts, errors, metric, plain, run, start, successes, table
 from recengine.bootstrap import ACTIVE_RUN
 from recengine.data.store import Store
 from recengine.ui_support import SHIPPED_ZERO_SHOT
 from recengine.workspace import Workspace
-
-APP = Path(__file__).resolve().parents[2] / "app.py"
-TIMEOUT = 600  # a run that trains (one epoch of the tiny world) on a busy two-core machine
-
-
-# --------------------------------------------------------------------------------------------- helpers
-
-
-def elements(block):
-    """Every element under a block of the element tree, depth first."""
-    for child in getattr(block, "children", {}).values():
-        if getattr(child, "children", None):
-            yield from elements(child)
-        else:
-            yield child
-
-
-def everything(at: AppTest) -> str:
-    return "\n".join(str(getattr(node, "proto", "")) for block in (at.main, at.sidebar) for node in elements(block))
-
-
-def check(at: AppTest) -> AppTest:
-    """No uncaught exception and no traceback in any element of the page."""
-    assert not at.exception, [e.value for e in at.exception]
-    assert "Traceback" not in everything(at)
-    return at
-
-
-def start(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
-    if page is not None:
-        at.switch_page(f"pages/{page}.py").run()
-    return check(at)
-
-
-def run(at: AppTest) -> AppTest:
-    return check(at.run())
-
-
-def by_label(widgets, label: str):
-    matches = [w for w in widgets if w.label == label]
-    assert matches, f"no widget labelled {label!r}: {[w.label for w in widgets]}"
-    return matches[0]
-
-
-def plain(text: str) -> str:
-    """An alert's text without the markdown escapes the dashboard adds to names and messages."""
-    return text.replace("\\", "")
-
-
-def errors(at: AppTest) -> list[str]:
-    return [plain(e.value) for e in at.error]
-
-
-def successes(at: AppTest) -> list[str]:
-    return [plain(s.value) for s in at.success]
-
-
-def metric(at: AppTest, label: str) -> str:
-    return by_label(at.metric, label).value
-
-
-def charts(at: AppTest) -> int:
-    return len(at.get("plotly_chart"))
-
-
-def chart_specs(at: AppTest) -> list[str]:
-    """Each plotly chart's figure as the JSON the browser receives."""
-    return [chart.proto.spec for chart in at.get("plotly_chart")]
-
-
-def table(at: AppTest, column: str | None = None, *, row: str | None = None):
-    """The first table on the page with ``column`` among its columns (or ``row`` in its index)."""
-    for frame in (d.value for d in at.dataframe):
-        if (column is None or column in frame.columns) and (row is None or row in frame.index):
-            return frame
-    raise AssertionError(f"no table with column {column!r} / row {row!r}")
-
 
 # --------------------------------------------------------------------------------------------- home
 
