@@ -112,21 +112,22 @@ def evaluate_run(
     seed: int = 0,
 ) -> dict:
     """Evaluate a saved run on a split: ``{"model", "random", "oracle", "slices", "baselines"}``."""
+    model, inter, truth, _ = _on_split(run, data, split, embedder, cache)
+    return evaluate_interactions(model, inter, truth=truth, seed=seed)
+
+
+def _on_split(run, data, split: str, embedder, cache, *, require_labels: bool = True):
+    """The run (loaded unless it already is) as a model over ``split``'s catalogue, its unseen articles added
+    zero-shot: ``(model, the split's impressions, their truth or None, the dataset)``."""
     dataset = _as_dataset(data) if data is not None else None
     loaded = run if isinstance(run, LoadedRun) else load_run(run, dataset=dataset, embedder=embedder, cache=cache)
     dataset = dataset or loaded.dataset
-    recommender = loaded.recommender
-    embedder = embedder or get_embedder(recommender.config.model.embedder)
+    base = loaded.recommender
     catalog, inter, truth = split_view(
-        recommender.catalog,
-        recommender.users,
-        dataset,
-        split,
-        embedder=embedder,
-        cache=cache,
-        with_times=recommender.config.model.user_encoder == "transformer",
+        base.catalog, base.users, dataset, split, embedder=embedder or get_embedder(base.config.model.embedder),
+        cache=cache, with_times=base.config.model.user_encoder == "transformer", require_labels=require_labels,
     )
-    return evaluate_interactions(recommender.over(catalog), inter, truth=truth, seed=seed)
+    return base.over(catalog), inter, truth, dataset
 
 
 def predict_run(
@@ -142,18 +143,9 @@ def predict_run(
     Returns impression ids (n,), scores (C,) in the file's candidate order, and CSR offsets (n+1,);
     a candidate whose article is missing from the split's news.tsv scores -inf (ranked last).
     """
-    dataset = _as_dataset(data) if data is not None else None
-    loaded = run if isinstance(run, LoadedRun) else load_run(run, dataset=dataset, embedder=embedder, cache=cache)
-    dataset = dataset or loaded.dataset
-    recommender = loaded.recommender
-    embedder = embedder or get_embedder(recommender.config.model.embedder)
-    catalog, inter, _ = split_view(
-        recommender.catalog, recommender.users, dataset, split, embedder=embedder, cache=cache,
-        with_times=recommender.config.model.user_encoder == "transformer", require_labels=False,
-    )
-    scored = recommender.over(catalog)
+    scored, inter, _, dataset = _on_split(run, data, split, embedder, cache, require_labels=False)
     behaviors = dataset.splits[split].behaviors
-    rows = catalog.articles.rows(behaviors.articles)[behaviors.candidates]
+    rows = scored.catalog.articles.rows(behaviors.articles)[behaviors.candidates]
     scores = np.full(len(rows), -np.inf)
     scores[rows >= 0] = scored.score(inter)
     return behaviors.impression_ids, scores, behaviors.candidate_ptr
