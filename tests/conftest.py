@@ -31,6 +31,23 @@ def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
     return path
 
 
+@pytest.fixture
+def workspace(home: Path):
+    """The test's empty home as a Workspace."""
+    from recengine.workspace import Workspace
+
+    return Workspace(home)
+
+
+@pytest.fixture
+def store(workspace):
+    """The SQLite store of the test's workspace, open for the test."""
+    from recengine.data.store import Store
+
+    with Store(workspace.store_path) as opened:
+        yield opened
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny synthetic dataset (generated once per session; treat as read-only)."""

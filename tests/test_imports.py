@@ -17,20 +17,8 @@ from recengine.data.imports import (
     import_upload,
     unpack_upload,
 )
-from recengine.data.store import Store
 from recengine.errors import InputError
 from recengine.workspace import Workspace
-
-
-@pytest.fixture
-def workspace(home: Path) -> Workspace:
-    return Workspace(home)
-
-
-@pytest.fixture
-def store(workspace: Workspace):
-    with Store(workspace.store_path) as store:
-        yield store
 
 
 def zipped(entries: dict[str, bytes]) -> bytes:

@@ -22,7 +22,6 @@ from recengine.ui_support import (
     stored_comparison,
     zero_shot_rows,
 )
-from recengine.workspace import Workspace
 
 METRICS = {
     "model": {"auc": 0.7, "mrr": 0.3, "ndcg@5": 0.3, "ndcg@10": 0.4},
@@ -30,17 +29,6 @@ METRICS = {
     "oracle": {"auc": 0.9, "mrr": 0.5, "ndcg@5": 0.5, "ndcg@10": 0.6},
     "slices": {"warm": {"auc": 0.72}},
 }
-
-
-@pytest.fixture
-def workspace(home: Path) -> Workspace:
-    return Workspace(home)
-
-
-@pytest.fixture
-def store(workspace: Workspace):
-    with Store(workspace.store_path) as store:
-        yield store
 
 
 def registered(store: Store, folder: Path, tiny_run: Path, metrics: dict | None = METRICS) -> str:
