@@ -21,9 +21,9 @@ from recengine.errors import InputError
 from recengine.model.catalog import Catalog
 from recengine.model.interactions import Interactions
 from recengine.model.recommender import Recommender
-from recengine.text import TextEmbedder, coverage_warning, get_embedder
+from recengine.text import TextEmbedder, coverage_warning
 from recengine.train.api import TrainedRun
-from recengine.train.runs import LoadedRun, split_view
+from recengine.train.runs import LoadedRun, model_on_split
 from recengine.train.trainer import Prepared, Trainer, TrainEvent, TrainResult, prepare
 
 # A prediction this close to 0 or 1 has a vanishing sigmoid gradient (p * (1 - p) < 0.0099).
@@ -243,12 +243,8 @@ def _split_model(
         dataset, base = run.dataset, run.recommender
     else:
         raise InputError(f"expected a trained or loaded run, got {type(run).__name__}")
-    embedder = embedder or get_embedder(base.config.model.embedder)
-    catalog, inter, _ = split_view(
-        base.catalog, base.users, dataset, split, embedder=embedder, cache=cache,
-        with_times=base.config.model.user_encoder == "transformer",
-    )
-    return base.over(catalog), inter
+    model, inter, _ = model_on_split(base, dataset, split, embedder=embedder, cache=cache)
+    return model, inter
 
 
 def run_diagnostics(

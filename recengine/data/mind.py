@@ -12,7 +12,6 @@ so MIND-small's 230k impressions load in seconds.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path

@@ -12,8 +12,8 @@ from recengine.config import RunConfig
 from recengine.data.mind import MindDataset, load_dataset
 from recengine.eval.calibration import calibrate
 from recengine.eval.evaluate import evaluate_interactions
-from recengine.text import TextEmbedder, get_embedder
-from recengine.train.runs import LoadedRun, dataset_fingerprint, load_run, now_iso, save_run, split_view
+from recengine.text import TextEmbedder
+from recengine.train.runs import LoadedRun, dataset_fingerprint, load_run, model_on_split, now_iso, save_run
 from recengine.train import distributed
 from recengine.train.trainer import Prepared, ProgressCallback, Trainer, TrainEvent, TrainResult, prepare
 
@@ -122,12 +122,9 @@ def _on_split(run, data, split: str, embedder, cache, *, require_labels: bool = 
     dataset = _as_dataset(data) if data is not None else None
     loaded = run if isinstance(run, LoadedRun) else load_run(run, dataset=dataset, embedder=embedder, cache=cache)
     dataset = dataset or loaded.dataset
-    base = loaded.recommender
-    catalog, inter, truth = split_view(
-        base.catalog, base.users, dataset, split, embedder=embedder or get_embedder(base.config.model.embedder),
-        cache=cache, with_times=base.config.model.user_encoder == "transformer", require_labels=require_labels,
-    )
-    return base.over(catalog), inter, truth, dataset
+    model, inter, truth = model_on_split(loaded.recommender, dataset, split, embedder=embedder, cache=cache,
+                                         require_labels=require_labels)
+    return model, inter, truth, dataset
 
 
 def predict_run(

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from recengine import atomic
 from recengine.config import RUN_FORMAT_VERSION, RunConfig
 from recengine.data.mind import BEHAVIORS_FILE, NEWS_FILE, MindDataset, News, load_dataset
-from recengine.errors import InputError, RecengineError, RunFormatError
+from recengine.errors import InputError, RunFormatError
 from recengine.eval.calibration import Calibration
 from recengine.eval.evaluate import align_truth
 from recengine.model.catalog import Catalog, IdMap
@@ -257,3 +257,22 @@ def split_view(
         attach_history_times(inter, click_log(sources))
     truth = align_truth(inter, extended, dataset.truth) if dataset.truth is not None and split == "dev" else None
     return extended, inter, truth
+
+
+def model_on_split(
+    recommender: Recommender,
+    dataset: MindDataset,
+    split: str,
+    *,
+    embedder: TextEmbedder | None = None,
+    cache=None,
+    require_labels: bool = True,
+) -> tuple[Recommender, Interactions, np.ndarray | None]:
+    """``recommender`` over ``split``'s catalogue (its unseen articles added zero-shot, with the run's own
+    embedder unless one is given), the split's impressions and their truth (dev only, else None)."""
+    catalog, inter, truth = split_view(
+        recommender.catalog, recommender.users, dataset, split,
+        embedder=embedder or get_embedder(recommender.config.model.embedder), cache=cache,
+        with_times=recommender.config.model.user_encoder == "transformer", require_labels=require_labels,
+    )
+    return recommender.over(catalog), inter, truth
