@@ -34,7 +34,7 @@ import numpy as np
 import psutil
 import torch
 
-from recengine.serve.index import AUTO_EXACT_LIMIT, ArticleIndex, set_threads
+from recengine.index import AUTO_EXACT_LIMIT, ArticleIndex, set_threads
 
 CANDIDATES = 200
 QUERIES = 1000

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from recengine.config import RunConfig
 from recengine.eval.calibration import Calibration
+from recengine.index import ArticleIndex
 from recengine.model.catalog import UNKNOWN_TIME, Catalog, IdMap
 from recengine.model.interactions import Interactions, pad_last
 from recengine.model.network import UNKNOWN_SECONDS, RecommenderNet
@@ -22,6 +23,12 @@ from recengine.model.network import UNKNOWN_SECONDS, RecommenderNet
 # How many existing articles lend their ID vector to an unseen one (Graph Meta Embedding style).
 NEIGHBOURS = 10
 NEIGHBOUR_TEMPERATURE = 0.05
+# Up to this many (unseen x trained) article pairs the neighbour search is exact (about 10 s on two
+# CPU cores); beyond it an IVF index searches a few lists per article. At the large preset's
+# million articles the exact pass took over 15 minutes, and it runs at every evaluation.
+EXACT_NEIGHBOUR_PAIRS = 2_000_000_000
+NEIGHBOUR_NPROBE = 16
+NEIGHBOUR_CHUNK = 2048
 
 
 @dataclass
@@ -98,16 +105,16 @@ class Recommender:
         if len(unseen) == 0 or len(seen) == 0:
             return vectors, biases
         content = self._content(text, graph_out)
-        keys = content[seen]
+        similarity, neighbour = nearest(content[unseen], content[seen], min(NEIGHBOURS, len(seen)))
         table = net.article_ids.weight[seen]
         table_bias = net.article_bias.weight[seen]
-        k = min(NEIGHBOURS, len(seen))
-        for start in range(0, len(unseen), 2048):
-            chunk = unseen[start : start + 2048]
-            similarity, neighbour = (content[chunk] @ keys.T).topk(k, dim=1)
-            weight = torch.softmax(similarity / NEIGHBOUR_TEMPERATURE, dim=1).unsqueeze(-1)
-            vectors[chunk] = (weight * table[neighbour]).sum(1)
-            biases[chunk] = (weight * table_bias[neighbour]).sum(1)
+        for start in range(0, len(unseen), NEIGHBOUR_CHUNK):
+            part = slice(start, start + NEIGHBOUR_CHUNK)
+            # An IVF search can come back short (-inf, -1); those places get no weight.
+            weight = torch.nan_to_num(torch.softmax(similarity[part] / NEIGHBOUR_TEMPERATURE, dim=1)).unsqueeze(-1)
+            rows_here = neighbour[part].clamp(min=0)
+            vectors[unseen[part]] = (weight * table[rows_here]).sum(1)
+            biases[unseen[part]] = (weight * table_bias[rows_here]).sum(1)
         return vectors, biases
 
     def _content(self, text: torch.Tensor, graph_out: torch.Tensor | None) -> torch.Tensor:
@@ -191,3 +198,23 @@ class Recommender:
         trained = self.net.user_trained.cpu().numpy()
         safe = np.clip(user_rows, 0, max(len(trained) - 1, 0))
         return (user_rows >= 0) & (user_rows < len(trained)) & trained[safe]
+
+
+@torch.no_grad()
+def nearest(queries: torch.Tensor, keys: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top ``k`` keys by inner product for each query: queries (Q, d) and keys (N, d), unit rows ->
+    similarity (Q, k) and key rows (Q, k) on the queries' device.
+
+    Exact while Q x N <= :data:`EXACT_NEIGHBOUR_PAIRS`; above it a FAISS IVF index over the keys (nprobe
+    :data:`NEIGHBOUR_NPROBE`), whose short answers are padded with -inf and -1.
+    """
+    if len(queries) * len(keys) <= EXACT_NEIGHBOUR_PAIRS:
+        similarity = torch.empty(len(queries), k, device=queries.device)
+        rows = torch.empty(len(queries), k, dtype=torch.long, device=queries.device)
+        for start in range(0, len(queries), NEIGHBOUR_CHUNK):
+            part = slice(start, start + NEIGHBOUR_CHUNK)
+            similarity[part], rows[part] = (queries[part] @ keys.T).topk(k, dim=1)
+        return similarity, rows
+    index = ArticleIndex.build(keys.float().cpu().numpy(), np.arange(len(keys)), kind="ivf", nprobe=NEIGHBOUR_NPROBE)
+    found_similarity, found_rows = index.search(queries.float().cpu().numpy(), k)
+    return torch.from_numpy(found_similarity).to(queries.device), torch.from_numpy(found_rows).to(queries.device)

@@ -1,12 +1,13 @@
 """Serving: a FAISS index over article vectors, two-stage recall + rerank, cold start.
 
-:class:`ArticleIndex` (:mod:`recengine.serve.index`) is the cosine index with stable ids;
+:class:`ArticleIndex` is the cosine index with stable ids; it lives in :mod:`recengine.index`,
+below the model, which also uses it to find the trained neighbours of unseen articles.
 :class:`RecommenderService` (:mod:`recengine.serve.service`) binds a trained run to the store
 for recommendations, live clicks and articles added after training; :mod:`recengine.serve.coldstart`
 holds the popularity prior and the interest-text profile for users with no clicks.
 """
 
-from recengine.serve.index import ArticleIndex
+from recengine.index import ArticleIndex
 from recengine.serve.service import RecommenderService, check_article
 
 __all__ = ["ArticleIndex", "RecommenderService", "check_article"]

@@ -35,7 +35,7 @@ from recengine.model.catalog import Catalog
 from recengine.model.interactions import pad_last
 from recengine.model.recommender import Recommender
 from recengine.serve import coldstart
-from recengine.serve.index import ArticleIndex
+from recengine.index import ArticleIndex
 from recengine.text import EmbeddingCache, TextEmbedder, embed_news, embed_texts, get_embedder
 from recengine.train.runs import LoadedRun, load_run, read_run_files
 

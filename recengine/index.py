@@ -1,5 +1,8 @@
 """A FAISS index over article vectors: cosine search with stable ids (catalogue rows).
 
+Serving recalls candidates with it (:mod:`recengine.serve`); the model finds the trained
+neighbours of unseen articles with it (:meth:`recengine.model.recommender.Recommender.article_vectors`).
+
 Vectors are L2-normalised on the way in, so inner product is cosine similarity. Ids are
 the caller's (non-negative int64, normally catalogue rows) and never change: adding appends
 without a rebuild, removing drops exactly the ids named.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from recengine import index as index_module
 from recengine.errors import InputError, RecengineError
-from recengine.serve import index as index_module
-from recengine.serve.index import ArticleIndex
+from recengine.index import ArticleIndex
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
