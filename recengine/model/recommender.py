@@ -117,6 +117,12 @@ class Recommender:
             biases[unseen[part]] = (weight * table_bias[rows_here]).sum(1)
         return vectors, biases
 
+    @torch.no_grad()
+    def content_vectors(self) -> torch.Tensor:
+        """(A, k*d) unit content vectors (text and graph views) in which unseen articles find their neighbours."""
+        text = self.text_tensor()
+        return self._content(text, self.net.eval().graph_outputs(self.catalog.graph.tensors().to(self.device), text))
+
     def _content(self, text: torch.Tensor, graph_out: torch.Tensor | None) -> torch.Tensor:
         """(A, k*d) normalised content views (text, graph) used to find an unseen article's neighbours."""
         net = self.net
