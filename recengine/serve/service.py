@@ -31,11 +31,11 @@ import torch
 from recengine.data.mind import NEWS_COLUMNS, MindDataset, News, parse_entities
 from recengine.data.store import Store
 from recengine.errors import InputError
+from recengine.index import ArticleIndex
 from recengine.model.catalog import Catalog
 from recengine.model.interactions import pad_last
 from recengine.model.recommender import Recommender
 from recengine.serve import coldstart
-from recengine.index import ArticleIndex
 from recengine.text import EmbeddingCache, TextEmbedder, embed_news, embed_texts, get_embedder
 from recengine.train.runs import LoadedRun, load_run, read_run_files
 
