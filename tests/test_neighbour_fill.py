@@ -61,7 +61,8 @@ def id_parts_on_dev(tiny_run, tiny_data, tiny_cache):
         text = model.text_tensor()
         graph_out = net.graph_outputs(catalog.graph.tensors(), text)
         vectors, biases = model._id_parts(torch.arange(len(catalog)), text, graph_out)
-        content = model._content(text, graph_out)
+    content = model.content_vectors()
+    assert torch.allclose(content.norm(dim=1), torch.ones(len(catalog)), atol=1e-5)
     trained = np.zeros(len(catalog), dtype=bool)
     trained[: net.article_ids.num_embeddings] = net.article_trained.numpy()
     return net, vectors, biases, content, trained
