@@ -2,12 +2,17 @@
 text embedding and a knowledge-graph GNN vector), learns users from their clicks, and keeps working when
 new articles and users arrive after training.
 
-The names below load lazily, so ``import recengine`` is cheap::
+The names below load lazily, so ``import recengine`` is cheap. User-level actions live in the application
+layer, :mod:`recengine.app`, and record what they make in the workspace store, so the CLI and the dashboard see
+it::
 
     import recengine
-    recengine.generate("demo", seed=0, out="data/datasets/demo")
-    run = recengine.train_run("data/datasets/demo", recengine.RunConfig(), out="data/runs/first")
-    print(run.metrics["model"], run.metrics["oracle"])
+    from recengine.app import datasets, runs
+
+    workspace, store = recengine.open_workspace()          # $RECENGINE_HOME or ./data
+    datasets.generate(workspace, store, "demo", seed=0)     # -> data/datasets/demo-seed0, recorded
+    run = runs.train(workspace, store, "demo-seed0", recengine.RunConfig())
+    print(run["run_id"], run["metrics"]["model"]["auc"], run["metrics"]["oracle"]["auc"])
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ _EXPORTS = {
     "PRESETS": "recengine.data.synthetic",
     "Store": "recengine.data.store",
     "Workspace": "recengine.workspace",
+    "open_workspace": "recengine.app",
     "get_embedder": "recengine.text",
     "RunConfig": "recengine.config",
     "ModelConfig": "recengine.config",

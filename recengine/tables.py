@@ -1,184 +1,24 @@
-"""What the dashboard needs beyond the core API, free of Streamlit so a notebook or a command can use it too.
-
-Training and updating runs into the workspace (saved under ``runs/`` and registered in the store),
-deleting a run safely, tables of runs and their metrics, text and graph coverage of a dataset, stored
-comparisons in the layout :func:`recengine.eval.compare.run_grid` returns, the zero-shot benchmark's
-results, recommendation lists as tables, and how well cold-start recommendations follow chosen interests.
+"""Tables the dashboard, the CLI and notebooks show: runs, datasets, runs side by side, stored comparisons,
+recommendation lists, and how well cold-start lists follow chosen interests. Pure functions over store records
+and evaluation dicts, beside :mod:`recengine.plots`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from recengine.bootstrap import ACTIVE_RUN, register_run
-from recengine.config import RunConfig
-from recengine.data.imports import allowed_folder, scratch_folder, unpack_upload
-from recengine.data.mind import MindDataset, load_dataset
 from recengine.data.store import Store
 from recengine.errors import InputError
 from recengine.eval.compare import GRID_KEYS, METRIC_COLUMNS, RESULT_COLUMNS
 from recengine.eval.evaluate import SLICES, share_of_oracle
-from recengine.graph import graph_from_news
-from recengine.text import EmbeddingCache, TextEmbedder, coverage_warning, embed_news
-from recengine.train.api import TrainedRun, train_run
-from recengine.train.incremental import UpdateResult, update_run
-from recengine.train.runs import META_FILE
-from recengine.train.trainer import ProgressCallback
-from recengine.workspace import Workspace
 
 SUMMARY_COLUMNS = (*METRIC_COLUMNS, "random_auc", "oracle_auc", "share_of_oracle", *(f"{s}_auc" for s in SLICES))
 ZERO_SHOT_SLICE = "day6_articles"  # every article published after training (benchmarks/zero_shot.py)
-
-
-# --------------------------------------------------------------------------------------------- runs
-
-
-def new_run_id(workspace: Workspace, store: Store, dataset: str, label: str) -> str:
-    """A fresh run id ``<dataset>-<label>-<UTC time>`` that names no stored run, no existing folder and no other
-    session's reservation.
-
-    The id is reserved by creating the hidden folder ``runs/.<id>.reserved`` (mkdir either creates it or fails), so
-    two sessions asking in the same second get two ids; :func:`release_run_id` removes the reservation.
-    """
-    base = f"{dataset}-{label}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    workspace.runs.mkdir(parents=True, exist_ok=True)
-    run_id, n = base, 1
-    while True:
-        if store.run(run_id) is None and not workspace.run(run_id).exists():
-            try:
-                _reservation(workspace, run_id).mkdir()
-                return run_id
-            except FileExistsError:
-                pass
-        n += 1
-        run_id = f"{base}-{n}"
-
-
-def _reservation(workspace: Workspace, run_id: str) -> Path:
-    return workspace.runs / f".{run_id}.reserved"
-
-
-def release_run_id(workspace: Workspace, run_id: str) -> None:
-    """Remove the reservation :func:`new_run_id` made (once the run is saved and registered, or has failed)."""
-    shutil.rmtree(_reservation(workspace, run_id), ignore_errors=True)
-
-
-def train_and_register(
-    workspace: Workspace,
-    store: Store,
-    dataset_name: str,
-    config: RunConfig,
-    *,
-    data: MindDataset | None = None,
-    embedder: TextEmbedder | None = None,
-    progress: ProgressCallback | None = None,
-) -> tuple[str, TrainedRun]:
-    """Train ``config`` on a stored dataset, save the run under ``runs/`` and register it; returns (run id, run)."""
-    record = store.dataset(dataset_name)
-    if record is None:
-        raise InputError(f"unknown dataset {dataset_name!r}")
-    data = data if data is not None else load_dataset(record["path"])
-    run_id = new_run_id(workspace, store, dataset_name, config.model.fusion)
-    try:
-        out = workspace.run(run_id)
-        trained = train_run(data, config, out=out, embedder=embedder, progress=progress)
-        register_run(store, out, dataset=dataset_name, config=config, meta=trained.meta, metrics=trained.metrics)
-    finally:
-        release_run_id(workspace, run_id)
-    return run_id, trained
-
-
-def update_and_register(
-    workspace: Workspace,
-    store: Store,
-    parent_id: str,
-    *,
-    folder: str | Path | None = None,
-    files: Sequence[tuple[str, bytes]] = (),
-    epochs: int,
-    full_epochs: int,
-    lr_decay: float,
-    embedder: TextEmbedder | None = None,
-    progress: ProgressCallback | None = None,
-) -> tuple[str, UpdateResult]:
-    """Fold new data into a copy of a stored run (see :func:`update_run`), save and register the new run.
-
-    The data is a MIND ``folder`` inside the import roots (see :func:`allowed_folder`), or uploaded ``files``
-    (see :func:`unpack_upload`), unpacked to a scratch folder that is removed afterwards.
-    """
-    parent = store.run(parent_id)
-    if parent is None:
-        raise InputError(f"unknown run {parent_id!r}")
-    given_folder = folder is not None and str(folder).strip() != ""
-    if given_folder == bool(files):
-        raise InputError("give either a folder or uploaded files with the new data")
-    scratch = scratch_folder(workspace.home / "uploads") if files else None
-    run_id = None
-    try:
-        source = unpack_upload(files, scratch) if files else allowed_folder(folder, workspace)
-        run_id = new_run_id(workspace, store, parent["dataset"], "update")
-        out = workspace.run(run_id)
-        result = update_run(
-            parent["path"], source, out, epochs=epochs, full_epochs=full_epochs, lr_decay=lr_decay,
-            embedder=embedder, archive=workspace.archive, progress=progress,
-        )
-        config = result.recommender.config
-        register_run(store, out, dataset=parent["dataset"], config=config, meta=result.meta, metrics=result.metrics)
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-        if run_id is not None:
-            release_run_id(workspace, run_id)
-    return run_id, result
-
-
-def delete_run(workspace: Workspace, store: Store, run_id: str, *, active: str | None = None) -> Path | None:
-    """Forget a run and delete its folder when it lies under the workspace's ``runs/``; returns the folder deleted.
-
-    The run in use (``active``) and the one the store starts with are refused. The folder is first renamed
-    aside, so a failure never leaves a store row pointing at half a folder.
-    """
-    if run_id in (active, store.get_setting(ACTIVE_RUN)):
-        raise InputError(f"run {run_id} is the active model; make another run active first")
-    record = store.run(run_id)
-    if record is None:
-        raise InputError(f"unknown run {run_id!r}")
-    runs = workspace.runs.resolve()
-    folder = Path(record["path"]).resolve()
-    if not (folder.is_relative_to(runs) and folder != runs and folder.is_dir()):
-        store.delete_run(run_id)
-        return None
-    aside = folder.with_name(f".{folder.name}.deleting")
-    os.replace(folder, aside)
-    try:
-        store.delete_run(run_id)
-    except BaseException:
-        os.replace(aside, folder)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
-    return folder
-
-
-def read_meta(run_path: str | Path) -> dict:
-    """A run folder's ``meta.json`` (counts, text and graph coverage, timings), without loading the model."""
-    path = Path(run_path) / META_FILE
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("the run folder has no meta.json", path=path.parent) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid JSON ({exc})", path=path) from None
-    if not isinstance(meta, dict):
-        raise InputError("expected a JSON object", path=path)
-    return meta
 
 
 def metric_summary(metrics: Mapping | None) -> dict:
@@ -252,39 +92,6 @@ def compare_runs(runs: Sequence[Mapping]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return metrics, differing
 
 
-# --------------------------------------------------------------------------------------------- coverage
-
-
-def _coverage(articles: int, share: float | None, text: Mapping, graph: Mapping) -> dict:
-    """The layout of :func:`recengine.diagnostics.coverage`, which :func:`recengine.plots.coverage_chart` draws."""
-    nodes = graph.get("article_nodes") or 0
-    return {
-        "articles": articles,
-        "text_coverage": share,
-        "text_warning": coverage_warning(share) if share is not None and articles else None,
-        "text": {key: text.get(key) for key in ("backend", "model", "dim", "fields")},
-        "graph": dict(graph),
-        "graph_coverage": (nodes - graph.get("articles_without_entities", 0)) / nodes if nodes else None,
-    }
-
-
-def coverage_from_meta(meta: Mapping) -> dict:
-    """Text and graph coverage of the catalogue a run trained on, from its ``meta.json``."""
-    text = meta.get("text") or {}
-    return _coverage(meta.get("n_articles") or 0, text.get("coverage"), text, meta.get("graph") or {})
-
-
-def dataset_coverage(
-    dataset: MindDataset, embedder: TextEmbedder, *, fields: str = "title+abstract", cache: EmbeddingCache | None = None
-) -> dict:
-    """How many of the dataset's articles already have a text vector from ``embedder`` in the embedding cache
-    (nothing is embedded), and the size of its article-entity graph."""
-    texts = embed_news(dataset.news, embedder, cache=cache or EmbeddingCache(), fields=fields, missing="skip")
-    graph = graph_from_news(dataset.news, dataset.entity_vectors).stats()
-    info = {"backend": texts.backend, "model": texts.model, "dim": texts.dim, "fields": fields}
-    return _coverage(len(dataset.news), texts.coverage, info, graph)
-
-
 # --------------------------------------------------------------------------------------------- comparisons
 
 
@@ -329,11 +136,6 @@ def grid_cell_metrics(row: Mapping) -> dict:
 # benchmarks/zero_shot.py --preset demo --embedder minilm (seed 0, the defaults), measured on a 2-core CPU on
 # 2026-11-22: what the dashboard shows until the workspace has its own result.
 SHIPPED_ZERO_SHOT = Path(__file__).parent / "resources" / "zero_shot_demo.json"
-
-
-def zero_shot_path(workspace: Workspace) -> Path:
-    """Where the dashboard looks for the latest ``benchmarks/zero_shot.py`` result."""
-    return workspace.home / "benchmarks" / "zero_shot.json"
 
 
 def read_zero_shot(path: str | Path) -> dict | None:

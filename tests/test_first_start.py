@@ -7,7 +7,9 @@ import threading
 
 import pytest
 
-from recengine.bootstrap import ACTIVE_DATASET, ACTIVE_RUN, Defaults, ensure_ready
+from recengine.app.datasets import ACTIVE_DATASET
+from recengine.app.first_start import Defaults, ensure_ready
+from recengine.app.runs import ACTIVE_RUN
 from recengine.data.store import Store
 from recengine.errors import InputError
 from recengine.workspace import Workspace

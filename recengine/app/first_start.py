@@ -2,7 +2,7 @@
 
 On a fresh machine :func:`ensure_ready` generates the ``demo`` world, imports it into the
 store, embeds it, trains the default model and remembers all of it in the store, so the
-next start is instant. The dashboard calls it on start; so can a notebook.
+next start is instant. The dashboard runs it as a job on start; so can a notebook.
 
 ``RECENGINE_DEFAULT_PRESET``, ``RECENGINE_DEFAULT_EMBEDDER`` and ``RECENGINE_DEFAULT_EPOCHS``
 override the defaults (tests use the ``tiny`` preset and the ``hashing`` embedder).
@@ -16,15 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from recengine.app import datasets, runs
 from recengine.config import ModelConfig, RunConfig, TrainConfig
-from recengine.data.mind import load_dataset
 from recengine.data.store import Store
 from recengine.data.synthetic import generate
 from recengine.errors import InputError
 from recengine.workspace import Workspace
-
-ACTIVE_DATASET = "active_dataset"
-ACTIVE_RUN = "active_run"
 
 
 @dataclass(frozen=True)
@@ -59,26 +56,6 @@ class Ready:
     created: bool  # whether this call had to train the default model
 
 
-def register_run(store: Store, path: str | Path, *, dataset: str, config: RunConfig, meta: dict, metrics: dict | None) -> str:
-    """Record a saved run in the store under its folder name; returns the run id."""
-    path = Path(path).resolve()
-    parent = meta.get("parent")
-    store.register_run(
-        path.name,
-        dataset=dataset,
-        path=str(path),
-        mode=meta.get("mode", "full"),
-        parent=Path(parent).name if parent else None,
-        config=config.to_dict(),
-        metrics=metrics,
-    )
-    return path.name
-
-
-def dataset_name_for(path: str | Path) -> str:
-    return Path(path).resolve().name
-
-
 def ensure_ready(
     workspace: Workspace | None = None,
     store: Store | None = None,
@@ -107,27 +84,21 @@ def ensure_ready(
             if not (folder / "train").is_dir():
                 report(f"generating the {name} dataset", None)
                 generate(name, defaults.seed, folder)
-            dataset = load_dataset(folder)
-            if store.dataset(name) is None:
-                report("importing it into the store", None)
-                store.import_dataset(name, dataset, source="generated", preset=name, seed=defaults.seed)
-            from recengine.train.api import train_run
-
+            report("importing it into the store", None)
+            record = datasets.resolve(store, folder)
             run_path = workspace.run(f"{name}-default")
-            config = defaults.config()
             report("embedding the articles and training the default model", None)
-            trained = train_run(dataset, config, out=run_path, progress=lambda event: report("training", event))
-            run_id = register_run(store, run_path, dataset=name, config=config, meta=trained.meta, metrics=trained.metrics)
-            store.set_setting(ACTIVE_DATASET, name)
-            store.set_setting(ACTIVE_RUN, run_id)
-            return Ready(name, folder, run_id, run_path, created=True)
+            trained = runs.train(workspace, store, record["name"], defaults.config(), out=run_path, force=True,
+                                 progress=lambda event: report("training", event))
+            runs.activate_run(store, trained["run_id"])
+            return Ready(record["name"], folder, trained["run_id"], run_path, created=True)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _active(store: Store) -> Ready | None:
     """The remembered active dataset and run, if both still exist on disk."""
-    name, run_id = store.get_setting(ACTIVE_DATASET), store.get_setting(ACTIVE_RUN)
+    name, run_id = store.get_setting(datasets.ACTIVE_DATASET), store.get_setting(runs.ACTIVE_RUN)
     dataset = store.dataset(name) if name else None
     run = store.run(run_id) if run_id else None
     if not dataset or not run:

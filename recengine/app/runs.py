@@ -1,0 +1,300 @@
+"""Runs in the workspace: train, update, evaluate and predict; register, list, show, activate and delete.
+
+A run made by any face (CLI, Python, dashboard, a job) is saved as a folder and recorded in the store at once,
+so every other face lists it. Run folders made elsewhere, or before runs were recorded, are added with
+:func:`register_run`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from recengine.app import datasets
+from recengine.config import RunConfig
+from recengine.data.imports import import_roots
+from recengine.data.store import Store
+from recengine.errors import InputError
+from recengine.train.api import evaluate_run, predict_run, train_run
+from recengine.train.incremental import update_run
+from recengine.train.runs import check_run, read_run_files
+from recengine.train.trainer import ProgressCallback
+from recengine.workspace import Workspace
+
+ACTIVE_RUN = "active_run"
+
+
+# --------------------------------------------------------------------------------------------- ids
+
+
+def new_run_id(workspace: Workspace, store: Store, dataset: str, label: str) -> str:
+    """A fresh run id ``<dataset>-<label>-<UTC time>`` that names no stored run, no existing folder and no other
+    session's reservation (the hidden folder ``runs/.<id>.reserved``, made by mkdir, which either creates it or
+    fails); :func:`release_run_id` removes the reservation."""
+    base = f"{dataset}-{label}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    workspace.runs.mkdir(parents=True, exist_ok=True)
+    run_id, n = base, 1
+    while True:
+        if store.run(run_id) is None and not workspace.run(run_id).exists():
+            try:
+                _reservation(workspace, run_id).mkdir()
+                return run_id
+            except FileExistsError:
+                pass
+        n += 1
+        run_id = f"{base}-{n}"
+
+
+def _reservation(workspace: Workspace, run_id: str) -> Path:
+    return workspace.runs / f".{run_id}.reserved"
+
+
+def release_run_id(workspace: Workspace, run_id: str) -> None:
+    shutil.rmtree(_reservation(workspace, run_id), ignore_errors=True)
+
+
+def _id_for_folder(store: Store, folder: Path) -> str:
+    """The run id of a folder: the id it is recorded under, else its name (with spaces joined), made unique."""
+    for run in store.runs():
+        if Path(run["path"]).resolve() == folder:
+            return run["run_id"]
+    base = "_".join(folder.name.split()) or "run"
+    run_id, n = base, 1
+    while store.run(run_id) is not None:
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+# --------------------------------------------------------------------------------------------- registry
+
+
+def register_run(store: Store, path: str | Path, *, dataset: str | None = None) -> dict:
+    """Record the run folder ``path`` in the store (again: refreshed in place); returns its store record.
+
+    The folder is checked first (every piece present, weights whole). The dataset is ``dataset`` (a store
+    name), else the one the run records, resolved (and imported when new) the way every face resolves it.
+    """
+    folder = Path(path).resolve()
+    check_run(folder)
+    config, meta, _ = read_run_files(folder)
+    metrics = _read_metrics(folder)
+    name = dataset or _dataset_of(store, meta, folder)
+    parent = meta.get("parent")
+    parent_id = _id_for_folder(store, Path(parent).resolve()) if parent else None
+    run_id = _id_for_folder(store, folder)
+    store.register_run(run_id, dataset=name, path=str(folder), mode=meta.get("mode", "full"), parent=parent_id,
+                       config=config.to_dict(), metrics=metrics)
+    return store.run(run_id)
+
+
+def _read_metrics(folder: Path) -> dict | None:
+    from recengine.train.runs import METRICS_FILE, _read_json
+
+    return _read_json(folder / METRICS_FILE) if (folder / METRICS_FILE).is_file() else None
+
+
+def _dataset_of(store: Store, meta: dict, folder: Path) -> str:
+    """The store name of the dataset a run trained on: the name it records when the store has it, else its
+    folder resolved (imported when new)."""
+    recorded = meta.get("dataset") or {}
+    name = recorded.get("store_name")
+    if name and store.dataset(name) is not None:
+        return name
+    root = recorded.get("root")
+    if not root or not Path(root).is_dir():
+        raise InputError(f"the run's dataset folder {root!r} is not there; give the dataset explicitly", path=folder)
+    return datasets.resolve(store, Path(root))["name"]
+
+
+def register_folder(workspace: Workspace, store: Store, path: str | Path) -> dict:
+    """The dashboard's register: a run folder inside the workspace or an import root (a form field never makes
+    the program read an arbitrary place on disk), recorded with :func:`register_run`."""
+    text = str(path).strip()
+    if not text:
+        raise InputError("no run folder given")
+    folder = Path(text).expanduser()
+    folder = (folder if folder.is_absolute() else workspace.runs / folder).resolve()
+    roots = [workspace.home.resolve(), *import_roots(workspace)]
+    if not any(folder.is_relative_to(root) for root in roots):
+        raise InputError(f"{folder} is outside the workspace ({workspace.home}) and the import roots; use "
+                         "`recengine runs register FOLDER` on the command line")
+    return register_run(store, folder)
+
+
+def list_runs(store: Store, dataset: str | None = None) -> list[dict]:
+    """Stored runs, newest first (optionally of one dataset)."""
+    return store.runs(dataset)
+
+
+def show_run(store: Store, run_id: str) -> dict:
+    """A run's store record with its meta.json and the command line that reproduces it."""
+    record = _record(store, run_id)
+    _, meta, _ = read_run_files(record["path"])
+    data = (meta.get("dataset") or {}).get("root") or "DATASET"
+    return {**record, "meta": meta, "reproduce": reproduce_command(RunConfig.from_dict(record["config"]), data)}
+
+
+def reproduce_command(config: RunConfig, data: str | Path, out: str = "RUN_FOLDER") -> str:
+    """The CLI command line that trains ``config`` again on ``data``."""
+    flags = " ".join(config.to_cli_args())
+    return f"python -m recengine train --data {data} --out {out} {flags}".strip()
+
+
+def _record(store: Store, run_id: str) -> dict:
+    record = store.run(run_id)
+    if record is None:
+        raise InputError(f"unknown run {run_id!r}; `recengine runs list` shows the runs")
+    return record
+
+
+def find_run(store: Store, run: str | Path) -> dict:
+    """The store record of a run given by id or by folder (registered first when the folder is new)."""
+    if isinstance(run, str) and store.run(run) is not None:
+        return store.run(run)
+    folder = Path(run)
+    if folder.is_dir():
+        return register_run(store, folder)
+    raise InputError(f"unknown run {str(run)!r}: neither a stored run id nor a run folder")
+
+
+def activate_run(store: Store, run_id: str) -> dict:
+    """Make ``run_id`` (and its dataset) what every face starts with."""
+    record = _record(store, run_id)
+    check_run(record["path"])
+    store.set_setting(datasets.ACTIVE_DATASET, record["dataset"])
+    store.set_setting(ACTIVE_RUN, run_id)
+    return record
+
+
+def active_run(store: Store) -> dict | None:
+    run_id = store.get_setting(ACTIVE_RUN)
+    return store.run(run_id) if run_id else None
+
+
+def delete_run(workspace: Workspace, store: Store, run_id: str) -> Path | None:
+    """Forget a run and delete its folder when it lies under the workspace's ``runs/``; returns the folder
+    deleted. The active run is refused. The folder is first renamed aside, so a failure never leaves a store row
+    pointing at half a folder; a folder outside ``runs/`` is only forgotten, never deleted."""
+    if run_id == store.get_setting(ACTIVE_RUN):
+        raise InputError(f"run {run_id} is the active model; make another run active first")
+    record = _record(store, run_id)
+    runs = workspace.runs.resolve()
+    folder = Path(record["path"]).resolve()
+    if not (folder.is_relative_to(runs) and folder != runs and folder.is_dir()):
+        store.delete_run(run_id)
+        return None
+    aside = folder.with_name(f".{folder.name}.deleting")
+    os.replace(folder, aside)
+    try:
+        store.delete_run(run_id)
+    except BaseException:
+        os.replace(aside, folder)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+    return folder
+
+
+# --------------------------------------------------------------------------------------------- work
+
+
+def train(
+    workspace: Workspace,
+    store: Store,
+    dataset: str | Path,
+    config: RunConfig | None = None,
+    *,
+    out: str | Path | None = None,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+    label: str | None = None,
+) -> dict:
+    """Train ``config`` on ``dataset`` (a store name or a folder), save the run and record it in the store.
+
+    ``out`` defaults to a fresh folder under the workspace's ``runs/``. Returns ``{"run_id", "path", "metrics",
+    "meta", "result"}`` (``result`` is the trainer's :class:`~recengine.train.trainer.TrainResult`).
+    """
+    config = config or RunConfig()
+    config.model.validate()
+    config.train.validate()
+    record = datasets.resolve(store, dataset)
+    reserved = None
+    if out is None:
+        reserved = new_run_id(workspace, store, record["name"], label or config.model.fusion)
+        out = workspace.run(reserved)
+    elif Path(out).exists() and not force:
+        raise InputError("run folder exists (use --force to replace it)", path=out)
+    try:
+        trained = train_run(record["path"], config, out=out, progress=progress, store_name=record["name"])
+        if trained.path is None:  # a distributed worker other than rank 0 saves nothing
+            return {"run_id": None, "path": None, "metrics": None, "meta": trained.meta, "result": trained.result}
+        stored = register_run(store, out, dataset=record["name"])
+    finally:
+        if reserved is not None:
+            release_run_id(workspace, reserved)
+    return {"run_id": stored["run_id"], "path": Path(out), "metrics": trained.metrics, "meta": trained.meta,
+            "result": trained.result}
+
+
+def update(
+    workspace: Workspace,
+    store: Store,
+    parent: str | Path,
+    new_data: str | Path,
+    *,
+    out: str | Path | None = None,
+    force: bool = False,
+    epochs: int = 2,
+    full_epochs: int = 0,
+    lr_decay: float = 0.3,
+    allow_conflicts: bool = False,
+    progress: ProgressCallback | None = None,
+) -> dict:
+    """Fold ``new_data`` into a copy of ``parent`` (a run id or folder), save and record the child.
+
+    Returns ``{"run_id", "path", "metrics", "parent_metrics", "meta", "better_than_parent"}``; the child is
+    never made active here: :func:`activate_run` is the caller's explicit choice (the dashboard shows both).
+    """
+    record = find_run(store, parent)
+    reserved = None
+    if out is None:
+        reserved = new_run_id(workspace, store, record["dataset"], "update")
+        out = workspace.run(reserved)
+    try:
+        result = update_run(
+            record["path"], new_data, out, epochs=epochs, full_epochs=full_epochs, lr_decay=lr_decay,
+            archive=workspace.archive, progress=progress, allow_conflicts=allow_conflicts, force=force,
+        )
+        stored = register_run(store, out, dataset=record["dataset"])
+    finally:
+        if reserved is not None:
+            release_run_id(workspace, reserved)
+    parent_metrics = result.parent_metrics
+    return {"run_id": stored["run_id"], "parent": record["run_id"], "path": Path(out), "metrics": result.metrics,
+            "parent_metrics": parent_metrics, "meta": result.meta,
+            "better_than_parent": _better(result.metrics, parent_metrics)}
+
+
+def _better(child: dict | None, parent: dict | None) -> bool | None:
+    """Whether the child's AUC beats its parent's on the same evaluation data (None when either is missing)."""
+    if not child or not parent:
+        return None
+    return child["model"]["auc"] >= parent["model"]["auc"]
+
+
+def evaluate(store: Store, run: str | Path, *, data: str | Path | None = None, split: str = "dev",
+             allow_dataset_change: bool = False) -> dict:
+    """Evaluate a run (id or folder) on a split of its dataset, or of ``data``: model, random, oracle, slices."""
+    record = find_run(store, run)
+    return evaluate_run(record["path"], data, split=split, allow_dataset_change=allow_dataset_change)
+
+
+def predict(store: Store, run: str | Path, *, data: str | Path | None = None, split: str = "test",
+            allow_dataset_change: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores of every candidate of a split (see :func:`recengine.train.api.predict_run`)."""
+    record = find_run(store, run)
+    return predict_run(record["path"], data, split=split, allow_dataset_change=allow_dataset_change)
