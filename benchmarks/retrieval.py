@@ -153,7 +153,7 @@ def from_run(run: Path, kinds: list[str], store_path: Path) -> dict:
     print(f"loading {run}", file=sys.stderr)
     service = RecommenderService(run, Store(store_path))
     rec = service.recommender
-    vectors = service._indexed
+    vectors = service.state.indexed
     users = service.store.users(service.dataset)["user_id"].to_numpy(dtype=object)
     chosen = users[np.random.default_rng(0).permutation(len(users))[:QUERIES]]
     length = rec.config.model.max_history

@@ -22,7 +22,9 @@ from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.pages_manager import PagesManager
 
 from recengine import plots
-from recengine.bootstrap import ACTIVE_DATASET, ACTIVE_RUN, Defaults, ensure_ready
+from recengine.app.datasets import ACTIVE_DATASET
+from recengine.app.first_start import Defaults
+from recengine.app.runs import ACTIVE_RUN
 from recengine.data.mind import MindDataset, load_dataset
 from recengine.data.store import Store
 from recengine.errors import RecengineError
@@ -237,33 +239,15 @@ def frame() -> None:
 
 
 def bootstrap() -> None:
-    """Make sure a dataset and a trained model exist; the first start creates them, with visible progress.
-
-    Checked once per session. A session that arrives while another one is making the defaults waits for it
-    (a file lock) under a spinner.
-    """
+    """Make sure a dataset and a trained model exist; the first start creates them as a background job, whose
+    progress the page shows until it is done (see :func:`pages._jobs.first_start`). Checked once per session."""
     if st.session_state.get(READY_KEY):
         return
-    shown: dict[str, object] = {}
+    from pages import _jobs  # it draws with this module's helpers
 
-    def report(stage: str, event: object) -> None:
-        if "status" not in shown:
-            # Not entered as a context manager: leaving one marks the status complete.
-            shown["status"] = st.status("First start: preparing the demo workspace", expanded=True)
-            shown["progress"] = TrainingProgress(shown["status"], curves=False)
-        status, progress = shown["status"], shown["progress"]
-        if isinstance(event, TrainEvent):
-            progress(event)
-        else:
-            status.update(label=f"First start: {stage}", expanded=True)
-            status.write(f"{stage.capitalize()}…")
-
-    with st.spinner("Preparing the workspace…"):
-        ensure_ready(workspace(), store(), progress=report)
+    if not _jobs.first_start():
+        st.stop()
     st.session_state[READY_KEY] = True
-    if "status" in shown:
-        shown["status"].update(label="Ready: the demo dataset and its model are saved for the next start",
-                               state="complete", expanded=False)
 
 
 # --------------------------------------------------------------------------------------------- active dataset and run
@@ -347,6 +331,9 @@ def sidebar() -> None:
             model, oracle = run["metrics"]["model"], run["metrics"].get("oracle") or {}
             st.caption(f"Dev AUC {fmt(model.get('auc'))} · random {fmt(run['metrics']['random'].get('auc'))} · "
                        f"oracle {fmt(oracle.get('auc'))}")
+        from pages import _jobs
+
+        _jobs.indicator()
 
 
 def active_dataset() -> dict | None:

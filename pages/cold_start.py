@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
-from recengine.ui_support import category_counts, interest_overlap
+from recengine.tables import category_counts, interest_overlap
 
 READER = "cold_reader"
 K = 10

@@ -3,15 +3,17 @@ and heatmaps beside random and oracle; results persist in the store, reload and 
 
 import streamlit as st
 
-from pages import _ui
+from pages import _forms, _jobs, _ui
 from recengine import plots
-from recengine.bootstrap import Defaults
-from recengine.config import EMBEDDERS, FUSIONS, LOSSES, ModelConfig, RunConfig, TrainConfig
-from recengine.eval.compare import METRIC_COLUMNS, run_grid
-from recengine.ui_support import comparison_headline, grid_cell_metrics, stored_comparison
+from recengine.app.first_start import Defaults
+from recengine.config import FUSIONS, LOSSES
+from recengine.eval.compare import METRIC_COLUMNS
+from recengine.eval.metrics import METRIC_LABELS
+from recengine.tables import comparison_headline, grid_cell_metrics, stored_comparison
 
 TEMPERATURES = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 PICK = "comparison_pick"
+GRID_AXES = ("fusion", "temperature", "loss", "seed")  # chosen as lists above; every other setting in the form
 
 _ui.frame()
 st.title("Compare")
@@ -20,42 +22,38 @@ store = _ui.store()
 st.caption(f"Every cell trains a fresh model on {_ui.literal(record['name'])} and evaluates it on dev with the "
            "official MIND metrics. The data is embedded once for the whole grid.")
 
+_jobs.estimate_caption(record["name"], Defaults.from_env().epochs, what="Each cell, a training")
 with st.form("grid"):
     c = st.columns(4)
     fusions = c[0].multiselect("Fusions", FUSIONS, default=["attention"])
     temperatures = c[1].multiselect("Temperatures τ", TEMPERATURES, default=[0.1])
     losses = c[2].multiselect("Losses", LOSSES, default=["listwise"])
     seeds = c[3].multiselect("Seeds", list(range(10)), default=[0])
-    c = st.columns(4)
-    epochs = c[0].number_input("Epochs per cell", min_value=1, max_value=100, value=Defaults.from_env().epochs)
-    embedder = c[1].selectbox("Text embedder", EMBEDDERS, index=EMBEDDERS.index(_ui.default_embedder()))
+    defaults = Defaults.from_env().config()
+    defaults.model.embedder = _ui.default_embedder()  # the active run's: its text is already embedded
+    form = _forms.config_form(defaults, key="grid", skip=GRID_AXES)
     run = st.form_submit_button("Run the grid", type="primary", icon=":material/play_arrow:")
 
 if run:
-    cells = len(fusions) * len(temperatures) * len(losses) * len(seeds)
-    with _ui.boundary("running the comparison") as done:
-        with st.status(f"Running {cells} cell(s)…", expanded=True) as status:
-            progress = _ui.TrainingProgress(curves=False)
+    with _ui.boundary("checking the grid") as checked:
+        base = form.config()
+    if checked.ok:
+        grid = {"fusions": fusions, "temperatures": temperatures, "losses": losses, "seeds": seeds}
+        _jobs.start("compare", {"dataset": record["name"], "grid": grid, "base_config": base.to_dict()},
+                    origin="compare")
 
-            def report(event) -> None:
-                if event.cell:
-                    settings = " · ".join(f"{k} {v}" for k, v in event.settings.items())
-                    progress.window((event.cell - 1) / event.cells, event.cell / event.cells,
-                                    f"cell {event.cell}/{event.cells} ({settings}) · ")
-                    if event.event.kind == "done":
-                        status.write(f"Cell {event.cell}/{event.cells} ({settings}): dev AUC "
-                                     f"{_ui.fmt((event.event.metrics or {}).get('auc'))}")
-                progress(event.event)
 
-            base = RunConfig(ModelConfig(embedder=embedder), TrainConfig(epochs=int(epochs)))
-            frame = run_grid(
-                _ui.dataset(record["path"]), base, fusions=fusions, temperatures=temperatures, losses=losses,
-                seeds=seeds, embedder=_ui.embedder(embedder), store=store, dataset_name=record["name"],
-                progress=report,
-            )
-            status.update(label=f"Finished {cells} cell(s)", state="complete")
-    if done.ok:
-        st.session_state[PICK] = frame.attrs["comparison_id"]
+def show_grid(job: dict) -> None:
+    """A finished grid: what it made, and its comparison picked below (once)."""
+    result = job["result"]
+    st.success(f"Finished the grid: {result['cells']} cell(s), each saved as a run (best: "
+               f"{_ui.literal(result['best_run_id'])}); load one on the Train & load page.")
+    if st.session_state.get("grid_job_shown") != job["id"]:
+        st.session_state["grid_job_shown"] = job["id"]
+        st.session_state[PICK] = result["comparison_id"]
+
+
+_jobs.detail("compare", record["name"], on_done=show_grid)
 
 comparisons = store.comparisons(record["name"])
 if not comparisons:
@@ -91,7 +89,7 @@ st.download_button("Download CSV", frame.to_csv(index=False), file_name=f"compar
 
 loss_options = list(dict.fromkeys(frame["loss"]))
 loss = st.selectbox("Loss shown in the heatmaps", loss_options) if len(loss_options) > 1 else loss_options[0]
-for tab, metric in zip(st.tabs([m.upper() if m in ("auc", "mrr") else m for m in METRIC_COLUMNS]), METRIC_COLUMNS):
+for tab, metric in zip(st.tabs([METRIC_LABELS[m] for m in METRIC_COLUMNS]), METRIC_COLUMNS):
     tab.plotly_chart(plots.comparison_heatmap(frame, metric, loss=loss), key=f"heatmap-{metric}")
 
 st.markdown("**One cell beside random and oracle**")

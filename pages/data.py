@@ -6,10 +6,11 @@ import streamlit as st
 from pages import _ui
 from recengine import plots
 from recengine.config import EMBEDDERS
-from recengine.data.imports import IMPORT_ROOTS_ENV, generate_dataset, import_folder, import_roots, import_upload
+from recengine.app import datasets as app_datasets
+from recengine.data.imports import IMPORT_ROOTS_ENV, import_roots
 from recengine.data.synthetic import PRESETS
 from recengine.diagnostics import data_statistics
-from recengine.ui_support import dataset_coverage, datasets_table
+from recengine.tables import datasets_table
 
 
 @st.cache_data(show_spinner="Counting…", max_entries=8)
@@ -21,7 +22,7 @@ def statistics(path: str, changed: int) -> tuple[dict, dict]:
 
 @st.cache_data(show_spinner="Measuring coverage…", max_entries=8)
 def coverage(path: str, changed: int, embedder_name: str) -> dict:
-    return dataset_coverage(_ui.dataset(path), _ui.embedder(embedder_name))
+    return app_datasets.coverage(_ui.dataset(path), _ui.embedder(embedder_name))
 
 
 _ui.frame()
@@ -57,7 +58,7 @@ with generate_tab, st.form("generate"):
     if st.form_submit_button("Generate", icon=":material/auto_awesome:"):
         with _ui.boundary("generating the dataset") as done, st.status("Generating…", expanded=True) as status:
             status.write(f"Writing the {preset} world with seed {seed} and importing it into the store.")
-            result = generate_dataset(workspace, store, preset, int(seed), name.strip() or None)
+            result = app_datasets.generate(workspace, store, preset, int(seed), name=name.strip() or None)
             status.update(label="Generated", state="complete")
         if done.ok:
             st.session_state["data_message"] = (f"Generated dataset {result['dataset']}: "
@@ -75,7 +76,7 @@ with folder_tab, st.form("import-folder"):
                          help="Off: bad rows are skipped and counted instead.")
     if st.form_submit_button("Import", icon=":material/drive_folder_upload:"):
         with _ui.boundary("importing the folder") as done, st.spinner("Reading and importing…"):
-            result = import_folder(workspace, store, path, name.strip() or None, strict=strict)
+            result = app_datasets.import_folder(workspace, store, path, name.strip() or None, strict=strict)
         if done.ok:
             st.session_state["data_message"] = f"Imported dataset {result['dataset']}."
             _ui.activate(dataset=result["dataset"])
@@ -88,7 +89,7 @@ with upload_tab, st.form("upload", clear_on_submit=True):
     strict = st.checkbox("Refuse the dataset at the first bad row", value=True, key="upload-strict")
     if st.form_submit_button("Upload and import", icon=":material/upload:"):
         with _ui.boundary("importing the upload") as done, st.spinner("Checking and importing…"):
-            result = import_upload(workspace, store, [(f.name, f.getvalue()) for f in files or []],
+            result = app_datasets.import_upload(workspace, store, [(f.name, f.getvalue()) for f in files or []],
                                    name.strip(), strict=strict)
         if done.ok:
             st.session_state["data_message"] = f"Imported dataset {result['dataset']}."

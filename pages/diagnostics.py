@@ -3,9 +3,10 @@ module, fusion weights per view, and the saturation demonstration of seeds/001."
 
 import streamlit as st
 
-from pages import _ui
+from pages import _jobs, _ui
 from recengine import plots
-from recengine.diagnostics import run_diagnostics, saturation_configs, saturation_demo
+from recengine.app import experiments
+from recengine.diagnostics import run_diagnostics
 
 
 @st.cache_data(show_spinner="Scoring the split…", max_entries=8)
@@ -70,32 +71,26 @@ labels = {
     "x10": "×10: cosine / 0.1",
     "fixed": "Fixed: cosine / 0.5",
 }
+_jobs.estimate_caption(run["dataset"], 2, trainings=3, what="Three trainings, each")
 with st.form("saturation"):
     epochs = st.number_input("Epochs per setting", min_value=1, max_value=20, value=2,
                              help="Three trainings run one after the other; on the demo preset an epoch takes "
                                   "a while.")
     start = st.form_submit_button("Run the demonstration", icon=":material/science:")
 if start:
-    names = list(saturation_configs())
-    record = _ui.active_dataset()
-    with _ui.boundary("running the saturation demonstration") as done:
-        with st.status("Training broken, ×10 and fixed…", expanded=True) as status:
-            progress = _ui.TrainingProgress(curves=False)
+    _jobs.start("saturation", {"dataset": run["dataset"], "epochs": int(epochs),
+                               "embedder": run["config"]["model"]["embedder"]}, origin="diagnostics")
+_jobs.detail("saturation", run["dataset"],
+             on_done=lambda job: st.success("Demonstration finished; its result is kept in the store."))
 
-            def report_config(name: str, event) -> None:
-                index = names.index(name)
-                progress.window(index / len(names), (index + 1) / len(names), f"{labels[name]} · ")
-                progress(event)
-
-            demo = saturation_demo(_ui.dataset(record["path"]), epochs=int(epochs),
-                                   embedder=_ui.embedder(run["config"]["model"]["embedder"]), progress=report_config)
-            status.update(label="Demonstration finished", state="complete")
-    if done.ok:
-        st.session_state["saturation_demo"] = {"dataset": record["name"], "result": demo}
-
-shown = st.session_state.get("saturation_demo")
-if shown and shown["dataset"] == run["dataset"]:
+shown = None
+with _ui.boundary("reading the demonstration"):
+    shown = experiments.latest_saturation(_ui.store(), run["dataset"])
+if shown:
     demo = shown["result"]
+    st.caption(f"Last demonstration on {_ui.literal(run['dataset'])}: {shown['created_at'][:16].replace('T', ' ')} "
+               f"UTC, {shown['params']['epochs']} epoch(s) per setting, {_ui.literal(shown['params']['embedder'])} "
+               "text vectors.")
     st.plotly_chart(plots.saturation_chart(demo), key="saturation-chart")
     for col, (name, result) in zip(st.columns(len(demo)), demo.items()):
         with col, st.container(border=True):

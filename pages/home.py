@@ -5,7 +5,9 @@ import streamlit as st
 from pages import _ui
 from recengine import plots
 from recengine.train.api import evaluate_run
-from recengine.ui_support import coverage_from_meta, metric_summary, read_meta
+from recengine.app.datasets import coverage_from_meta
+from recengine.tables import metric_summary
+from recengine.train.runs import read_run_files
 
 _ui.frame()
 st.title("recengine")
@@ -53,7 +55,7 @@ with model_col, st.container(border=True):
         cols[1].metric("nDCG@5", _ui.fmt(numbers["ndcg@5"]))
         cols[2].metric("nDCG@10", _ui.fmt(numbers["ndcg@10"]))
         with _ui.boundary("reading the run's coverage"):
-            coverage = coverage_from_meta(read_meta(run["path"]))
+            coverage = coverage_from_meta(read_run_files(run["path"])[1])
             cols = st.columns(4)
             cols[0].metric("Text coverage", _ui.percent(coverage["text_coverage"]),
                            help="Share of the trained articles with a text vector.")

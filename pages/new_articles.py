@@ -4,16 +4,10 @@ fold new MIND data into the model (incremental update); zero-shot vs incremental
 import pandas as pd
 import streamlit as st
 
-from pages import _ui
+from pages import _jobs, _ui
 from recengine import plots
-from recengine.ui_support import (
-    SHIPPED_ZERO_SHOT,
-    metric_summary,
-    read_zero_shot,
-    update_and_register,
-    zero_shot_path,
-    zero_shot_rows,
-)
+from recengine.app import experiments, tasks
+from recengine.tables import metric_summary, zero_shot_rows
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -81,8 +75,10 @@ if added := st.session_state.get("added_article"):
 st.subheader("Fold in new data: incremental update")
 st.caption("Grows the ID tables for the new articles and users, trains only the new rows (old rows stay "
            "bit-for-bit), optionally everything at a decayed learning rate, and saves the result as a new run, which "
-           "becomes the active model; the current run stays as it is. The input is archived, so the same data is "
-           "never consumed twice.")
+           "becomes the active model when it scores at least as well as the current one on its dev data; the current "
+           "run stays as it is. The input is archived, so the same data is never consumed twice. It runs in the "
+           "background: you may leave the page.")
+_jobs.estimate_caption(run["dataset"], 1, what="For scale, a full training")
 with st.form("update"):
     folder = st.text_input("MIND folder with the new data",
                            help=f"A folder name under {workspace.datasets}, or an absolute path inside it or "
@@ -96,42 +92,61 @@ with st.form("update"):
     update = st.form_submit_button("Update the model", icon=":material/update:")
 
 if update:
-    with _ui.boundary("updating the model") as done, st.status("Updating the model…", expanded=True) as status:
-        progress = _ui.TrainingProgress()
-        run_id, result = update_and_register(
-            workspace, _ui.store(), run["run_id"], folder=folder, files=[(f.name, f.getvalue()) for f in files],
-            epochs=int(epochs), full_epochs=int(full_epochs), lr_decay=float(lr_decay),
-            embedder=_ui.embedder(run["config"]["model"]["embedder"]), progress=progress,
-        )
-        status.update(label="Updated and saved", state="complete")
-    if done.ok:
-        st.session_state["update_report"] = {
-            "run_id": run_id, "new_articles": result.meta["new_articles"], "new_users": result.meta["new_users"],
-            "metrics": {run["run_id"]: metric_summary(run["metrics"]), run_id: metric_summary(result.metrics)},
-        }
-        _ui.activate(run=run_id)
+    with _ui.boundary("reading the new data") as staged:
+        source = tasks.stage_update_input(workspace, folder, [(f.name, f.getvalue()) for f in files])
+    if staged.ok:
+        _jobs.start("update", {"parent": run["run_id"], **source, "epochs": int(epochs),
+                               "full_epochs": int(full_epochs), "lr_decay": float(lr_decay)}, origin="new_articles")
 
-if report := st.session_state.pop("update_report", None):
-    st.success(f"Saved run {_ui.literal(report['run_id'])} ({report['new_articles']:,} new articles, "
-               f"{report['new_users']:,} new users); it is now the active model.")
-    st.dataframe(pd.DataFrame(report["metrics"]))
+
+def show_update(job: dict) -> None:
+    """A finished update: the child beside its parent on the parent's dev data. It becomes the active model (once,
+    in the session that started it) only when it scores at least as well; otherwise the choice is the user's."""
+    result = job["result"]
+    child, parent = result["run_id"], result["parent"]
+    if _ui.store().run(child) is None:
+        st.info(f"Job {job['id']} saved run {_ui.literal(child)}, which has since been deleted.")
+        return
+    activated = st.session_state.setdefault("jobs_activated", [])
+    if result["better_than_parent"] and _jobs.started_here(job) and job["id"] not in activated:
+        activated.append(job["id"])
+        _ui.activate(run=child)
+    made = (f"Saved run {_ui.literal(child)} ({result['new_articles']:,} new articles, "
+            f"{result['new_users']:,} new users)")
+    active = _ui.active_run()
+    if active and active["run_id"] == child:
+        st.success(f"{made}; it is now the active model.")
+    else:
+        if result["better_than_parent"] is False:
+            st.warning(f"{made}. It scores worse than its parent {_ui.literal(parent)} on the parent's dev data, "
+                       "so it was not made active.")
+        else:
+            st.success(f"{made}.")
+        if st.button("Make the updated run active", key=f"activate-{job['id']}", icon=":material/check_circle:"):
+            _ui.activate(run=child)
+    st.dataframe(pd.DataFrame({parent: metric_summary(result["parent_metrics"]),
+                               child: metric_summary(result["metrics"])}))
+
+
+_jobs.detail("update", run["dataset"], on_done=show_update)
 
 st.subheader("Zero-shot vs incremental update vs full retrain")
-path = zero_shot_path(workspace)
-with _ui.boundary("reading the benchmark results"):
-    benchmark = read_zero_shot(path)
-    shipped = benchmark is None
-    benchmark = benchmark or read_zero_shot(SHIPPED_ZERO_SHOT)
+with _ui.boundary("reading the zero-shot comparison"):
+    shown = experiments.shown_zero_shot(_ui.store())
+    benchmark = shown["result"]
     st.plotly_chart(plots.zero_shot_chart(zero_shot_rows(benchmark)), key="zero-shot-chart")
     seconds = benchmark.get("seconds") or {}
     st.caption(f"Articles published after training, judged on the afternoon of day 6. Preset "
-               f"{_ui.literal(benchmark.get('preset', '?'))}, text embedder {_ui.literal(benchmark.get('embedder', '?'))}; "
-               f"incremental update {_ui.fmt(seconds.get('incremental_update'), 1)} s vs full retrain "
+               f"{_ui.literal(benchmark.get('preset') or '?')}, text embedder "
+               f"{_ui.literal(benchmark.get('embedder') or '?')}; incremental update "
+               f"{_ui.fmt(seconds.get('incremental_update'), 1)} s vs full retrain "
                f"{_ui.fmt(seconds.get('full_retrain'), 1)} s.")
-    if shipped:
+    if shown["shipped"]:
         st.caption("This is the result shipped with recengine (demo preset, seed 0, default model, measured on a "
-                   "2-core CPU). The benchmark trains a model on days 1–5, scores day 6's articles zero-shot, folds "
+                   "2-core CPU). The comparison trains a model on days 1–5, scores day 6's articles zero-shot, folds "
                    "day 6's morning in incrementally, retrains from scratch on the same data and judges all three "
-                   "on the afternoon. To measure it on this machine, run from the repository root:")
-        st.code(f'mkdir -p "{path.parent}"\n.venv/bin/python benchmarks/zero_shot.py --preset demo > "{path}"',
-                language="bash")
+                   "on the afternoon. To measure it on this machine (the result is kept and shown here), run from "
+                   "the repository root:")
+        st.code(".venv/bin/python -m recengine zero-shot-compare --preset demo", language="bash")
+    else:
+        st.caption(f"Measured in this workspace on {shown['created_at'][:16].replace('T', ' ')} UTC.")

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
-from recengine.ui_support import recommendations_table
+from recengine.tables import recommendations_table
 
 MAX_OPTIONS = 1000
 REQUEST = "recommend_request"

@@ -1,8 +1,9 @@
 """``python -m recengine``: one entry point, one sub-command per module in ``recengine.commands``.
 
 Sub-command modules import the heavy libraries (torch, faiss) only inside their
-handlers, so ``--help`` stays fast. Errors a user can fix are printed as one line
-on stderr with exit status 2; no traceback is shown unless ``RECENGINE_DEBUG=1``.
+handlers, so ``--help`` stays fast. Errors a user can fix (a RecengineError, a full disk, a read-only or
+missing path, an argument that is not UTF-8) are printed as one line on stderr with exit status 2; no
+traceback is shown unless ``RECENGINE_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sqlite3
 import sys
 from typing import Sequence
 
-from recengine.errors import RecengineError
+from recengine.errors import RecengineError, os_fault
+from recengine.textsafe import printable
 
 # Order is the order shown by --help.
 COMMAND_MODULES = (
@@ -25,9 +28,14 @@ COMMAND_MODULES = (
     "predict",
     "metrics",
     "compare",
+    "diagnostics",
+    "demo",
+    "zero_shot",
     "add_article",
     "update",
     "recommend",
+    "runs",
+    "jobs",
 )
 
 
@@ -50,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _refuse_undecodable(parser, argv)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
@@ -57,19 +67,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except RecengineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug: say so in one line, keep the traceback for debugging
+    except Exception as exc:
+        fault = os_fault(exc) or _store_fault(exc, args)
+        if fault is not None:  # a full disk, a read-only folder, a bad path: the user's to fix
+            return _fail(fault)
         if os.environ.get("RECENGINE_DEBUG"):
             raise
+        # A bug: say so in one line, keep the traceback for debugging.
         print(
-            f"internal error: {type(exc).__name__}: {exc} (set RECENGINE_DEBUG=1 for the traceback)",
+            printable(f"internal error: {type(exc).__name__}: {exc} (set RECENGINE_DEBUG=1 for the traceback)", one_line=True),
             file=sys.stderr,
         )
         return 1
+
+
+def _fail(message: str) -> int:
+    """Print ``message`` as the one ``error:`` line (terminal controls escaped) and return exit status 2."""
+    print(f"error: {printable(message, one_line=True)}", file=sys.stderr)
+    return 2
+
+
+def _refuse_undecodable(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Exit 2 naming the flag when an argument is not valid UTF-8 (Python passes such bytes as surrogates)."""
+    for position, arg in enumerate(argv):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            flag, _, _ = arg.partition("=")
+            if not (arg.startswith("--") and "=" in arg):
+                previous = argv[position - 1] if position else ""
+                flag = previous if previous.startswith("-") else f"argument {position + 1}"
+            byte = ord(arg[exc.start]) - 0xDC00 if "\udc80" <= arg[exc.start] <= "\udcff" else ord(arg[exc.start])
+            parser.error(f"{printable(flag, one_line=True)}: the value is not valid UTF-8 (byte 0x{byte:02x}); "
+                         "text and paths are taken in UTF-8")
+
+
+# SQLite faults a user can fix, by the words of their message.
+_STORE_FAULTS = {
+    "disk is full": "the disk is full; free some space",
+    "readonly database": "the store is read-only; make it and its folder writable, or use another $RECENGINE_HOME",
+    "unable to open database file": "cannot open the store; its folder must exist and be writable",
+}
+
+
+def _store_fault(exc: BaseException, args: argparse.Namespace) -> str | None:
+    """One line naming the store for a SQLite fault the store did not already explain; None otherwise."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return None
+    for words, advice in _STORE_FAULTS.items():
+        if words in str(exc):
+            from recengine.workspace import Workspace
+
+            path = getattr(args, "store", None) or Workspace.default().store_path
+            return f"{path}: {exc}: {advice}"
+    return None
 
 
 if __name__ == "__main__":

@@ -1,8 +1,18 @@
-"""Model and training configuration: plain dataclasses, validated, saved as JSON in every run."""
+"""Model and training configuration: plain dataclasses, validated, saved as JSON in every run.
+
+Each field carries its :class:`Setting` (help, widget label, choices, range, flag) in its metadata: that one
+schema generates ``validate()``, the CLI flags (``recengine.commands.train``), the dashboard's form
+(``pages/_forms.py``) and :meth:`RunConfig.to_cli_args`. A field without a Setting is refused at import.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import math
+import numbers
+import re
+import typing
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cache
 from typing import Any
 
 from recengine.errors import InputError, RunFormatError
@@ -20,53 +30,194 @@ SCHEDULES = ("cosine", "plateau", "none")
 EMBEDDERS = ("minilm", "openai", "hashing")
 TEXT_FIELDS = ("title", "title+abstract")
 NEW_ARTICLE_ID = ("mean", "neighbors")
+DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
+DEVICES = ("auto", "cpu", "cuda")  # the form's suggestions; cuda:N is typed
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration field: what it means, what it accepts, and how each face shows it.
+
+    ``kind`` and ``name`` are filled from the dataclass field. Numbers lie in ``low``..``high``; an end marked
+    open excludes its bound (temperature > 0). ``optional`` accepts None, written ``none_text`` on the CLI.
+    ``advanced`` puts the widget in the form's expander; ``step`` and ``fmt`` are number-widget hints.
+    """
+
+    label: str
+    help: str
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    pattern: str | None = None
+    allowed: str = ""  # how ``pattern`` reads in a message
+    optional: bool = False
+    none_text: str = "auto"
+    advanced: bool = False
+    step: float | None = None
+    fmt: str | None = None
+    name: str = ""
+    kind: str = ""
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any, what: str | None = None) -> Any:
+        """``value`` in its canonical type (tuple, int, float), or InputError naming ``what`` (default: the name)."""
+        what = what or self.name
+        if value is None and self.optional:
+            return None
+        check = {"bool": _check_bool, "int": _check_number, "float": _check_number, "choice": _check_choice,
+                 "choices": _check_subset, "text": _check_text}[self.kind]
+        return check(self, value, what)
+
+    def parse(self, text: str, what: str | None = None) -> Any:
+        """A value from command-line text, checked (bools come from argparse as bools)."""
+        what = what or self.flag
+        if self.optional and text.strip().lower() == self.none_text:
+            return None
+        if self.kind in ("int", "float"):
+            try:
+                value = int(text) if self.kind == "int" else float(text)
+            except ValueError:
+                raise InputError(f"{what} must be {self.describe()}; got {text!r}") from None
+        elif self.kind == "choices":
+            value = tuple(item.strip() for item in text.split(",") if item.strip())
+        else:
+            value = text
+        return self.check(value, what)
+
+    def to_text(self, value: Any) -> str:
+        """The command-line text that :meth:`parse` reads back as ``value`` (not for bools)."""
+        if value is None:
+            return self.none_text
+        if self.kind == "choices":
+            return ",".join(value)
+        return repr(value) if self.kind == "float" else str(value)
+
+    def describe(self) -> str:
+        """What the setting accepts, as the end of 'X must be ...'."""
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "choice":
+            return f"one of {', '.join(self.choices)}"
+        if self.kind == "choices":
+            return f"one or more of {', '.join(self.choices)} (no repeats)"
+        if self.kind == "text":
+            return self.allowed
+        number = "a whole number" if self.kind == "int" else "a number"
+        return f"{number} {_range_text(self)}" + (f" (or {self.none_text})" if self.optional else "")
+
+
+def setting(default: Any, label: str, help: str, **options: Any) -> Any:
+    """A dataclass field whose metadata is its Setting."""
+    return field(default=default, metadata={"setting": Setting(label, help, **options)})
+
+
+def _range_text(s: Setting) -> str:
+    if s.low is not None and s.high is not None and not (s.low_open or s.high_open):
+        return f"between {_number(s.low)} and {_number(s.high)}"
+    ends = []
+    if s.low is not None:
+        ends.append(f"{'above' if s.low_open else 'at least'} {_number(s.low)}")
+    if s.high is not None:
+        ends.append(f"{'below' if s.high_open else 'at most'} {_number(s.high)}")
+    return " and ".join(ends)
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def _refuse(s: Setting, value: Any, what: str) -> InputError:
+    return InputError(f"{what} must be {s.describe()}; got {value!r}")
+
+
+def _check_bool(s: Setting, value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise _refuse(s, value, what)
+    return value
+
+
+def _check_number(s: Setting, value: Any, what: str) -> int | float:
+    # bool is an int to Python, never to a user; a float is refused where a whole number is meant.
+    kind = numbers.Integral if s.kind == "int" else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
+        raise _refuse(s, value, what)
+    number = int(value) if s.kind == "int" else float(value)
+    below = s.low is not None and (number <= s.low if s.low_open else number < s.low)
+    above = s.high is not None and (number >= s.high if s.high_open else number > s.high)
+    if below or above:
+        raise _refuse(s, value, what)
+    return number
+
+
+def _check_choice(s: Setting, value: Any, what: str) -> str:
+    if not isinstance(value, str) or value not in s.choices:
+        raise _refuse(s, value, what)
+    return value
+
+
+def _check_subset(s: Setting, value: Any, what: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise _refuse(s, value, what)
+    value = tuple(value)
+    if not value or len(set(value)) != len(value) or any(item not in s.choices for item in value):
+        raise _refuse(s, ",".join(map(str, value)), what)
+    return value
+
+
+def _check_text(s: Setting, value: Any, what: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(s.pattern or ".*", value):
+        raise _refuse(s, value, what)
+    return value
 
 
 @dataclass
 class ModelConfig:
     """What the recommender is made of."""
 
-    views: tuple[str, ...] = VIEWS
-    dim: int = 64
-    fusion: str = "attention"
-    user_encoder: str = "attention"
-    gnn: str = "sage"
-    gnn_layers: int = 2
-    scoring: str = "cosine"
-    temperature: float = 0.1  # cosine / tau: tau 0.1 is seeds/001's "x10", 0.5 its "x2"
+    views: tuple[str, ...] = setting(VIEWS, "Views", "the ways an article is read", choices=VIEWS)
+    dim: int = setting(64, "Dimension", "vector width", low=4, high=4096, step=8)
+    fusion: str = setting("attention", "Fusion", "how the views are fused", choices=FUSIONS)
+    user_encoder: str = setting("attention", "User encoder", "how clicked articles become a user",
+                                choices=USER_ENCODERS)
+    gnn: str = setting("sage", "GNN", "graph encoder over articles and their entities", choices=GNNS)
+    gnn_layers: int = setting(2, "GNN layers", "message-passing layers of the graph encoder", low=1, high=6,
+                              advanced=True)
+    scoring: str = setting("cosine", "Scoring", "cosine / temperature, or the raw dot product (saturates: see "
+                           "Diagnostics)", choices=SCORINGS)
+    # cosine / tau: tau 0.1 is seeds/001's "x10", 0.5 its "x2"
+    temperature: float = setting(0.1, "Temperature τ", "logit = cosine / τ; τ 0.1 is seeds/001's ×10", low=0,
+                                 high=100, low_open=True, step=0.05)
     # ReLU on article and user vectors, as the earlier system of seeds/001 had: all-positive vectors make
     # raw dot products large (its logits of 84-113) and cosine similarities start near 0.5.
-    output_relu: bool = False
-    max_history: int = 50
-    user_id_dim: int = 8  # the user ID embedding is small: the history carries the user
-    id_dropout: float = 0.3  # share of article/user ID vectors replaced by the neutral one in training
-    entity_dropout: float = 0.1  # share of articles seen without their entities in training (sage encoder)
-    freshness: bool = True  # learned bonus by article age at impression time
-    new_article_id: str = "neighbors"  # ID vector of an unseen article: table mean, or its nearest articles'
-    user_retrieval: int = 0  # k similar users fused into the user vector (0 = off)
-    retrieval_threshold: float = 0.3  # minimum cosine for a retrieved user to count
-    embedder: str = "minilm"
-    text_fields: str = "title+abstract"
+    output_relu: bool = setting(False, "ReLU on vectors (seeds/001)", "ReLU on article and user vectors",
+                                advanced=True)
+    max_history: int = setting(50, "Max history", "clicks read per user", low=1, high=1000, advanced=True)
+    # the user ID embedding is small: the history carries the user
+    user_id_dim: int = setting(8, "User ID dimension", "width of the user ID vector, 0 = none", low=0, high=4096,
+                               advanced=True)
+    id_dropout: float = setting(0.3, "ID dropout", "share of article/user ID vectors replaced by the neutral one "
+                                "in training", low=0, high=0.9, step=0.05, advanced=True)
+    entity_dropout: float = setting(0.1, "Entity dropout", "share of articles seen without their entities in "
+                                    "training (sage encoder)", low=0, high=1, step=0.05, advanced=True)
+    freshness: bool = setting(True, "Freshness bonus", "learned bonus by article age at impression time",
+                              advanced=True)
+    new_article_id: str = setting("neighbors", "New article ID vector", "ID vector of an unseen article: the "
+                                  "table mean, or its nearest articles'", choices=NEW_ARTICLE_ID, advanced=True)
+    user_retrieval: int = setting(0, "Similar users fused (0 = off)", "k similar users fused into the user "
+                                  "vector, 0 = off", low=0, high=1000, advanced=True)
+    retrieval_threshold: float = setting(0.3, "Retrieval threshold", "minimum cosine for a retrieved user to "
+                                         "count", low=-1, high=1, step=0.05, advanced=True)
+    embedder: str = setting("minilm", "Text embedder", "text embedder", choices=EMBEDDERS)
+    text_fields: str = setting("title+abstract", "Text fields", "article text that is embedded",
+                               choices=TEXT_FIELDS, advanced=True)
 
     def validate(self) -> "ModelConfig":
-        self.views = tuple(self.views)
-        _check_choices("views", self.views, VIEWS)
-        if not self.views:
-            raise InputError("at least one view is needed (id, text, graph)")
-        _check_choice("fusion", self.fusion, FUSIONS)
-        _check_choice("user encoder", self.user_encoder, USER_ENCODERS)
-        _check_choice("gnn", self.gnn, GNNS)
-        _check_choice("scoring", self.scoring, SCORINGS)
-        _check_choice("embedder", self.embedder, EMBEDDERS)
-        _check_choice("text fields", self.text_fields, TEXT_FIELDS)
-        _check_choice("new article id", self.new_article_id, NEW_ARTICLE_ID)
-        _check_range("temperature", self.temperature, 1e-4, 100.0)
-        _check_range("dim", self.dim, 4, 4096)
-        _check_range("gnn layers", self.gnn_layers, 1, 6)
-        _check_range("max history", self.max_history, 1, 1000)
-        _check_range("id dropout", self.id_dropout, 0.0, 0.9)
-        _check_range("entity dropout", self.entity_dropout, 0.0, 1.0)
-        _check_range("user retrieval", self.user_retrieval, 0, 1000)
+        _apply_schema(self)
         return self
 
 
@@ -74,41 +225,49 @@ class ModelConfig:
 class TrainConfig:
     """How the recommender is trained."""
 
-    loss: str = "listwise"
-    negatives: int = 4  # K non-clicks from the same impression per click (MIND standard)
-    epochs: int = 6
-    lr: float = 3e-3
-    batch_size: int = 256
-    weight_decay: float = 1e-4  # dense layers only: ID tables get none (see DESIGN pitfalls)
-    grad_clip: float = 1.0
-    schedule: str = "cosine"
-    warmup: float = 0.05  # share of all steps
-    patience: int = 2  # epochs without a better dev AUC before stopping
-    pos_weight: float | None = None  # bce only; None = K (a click weighs as much as its K negatives)
-    bce_on_probabilities: bool = False  # seeds/001's pipeline: sigmoid, then BCELoss (saturates)
+    loss: str = setting("listwise", "Loss", "training loss", choices=LOSSES)
+    # K non-clicks from the same impression per click (MIND standard); only infonce may use 0
+    negatives: int = setting(4, "Negatives per click", "K non-clicks from the same impression per click (MIND "
+                             "standard: 4); 0 only with infonce", low=0, high=1000)
+    epochs: int = setting(6, "Epochs", "passes over the training clicks", low=1, high=1000)
+    lr: float = setting(3e-3, "Learning rate", "learning rate", low=0, high=10, low_open=True, step=1e-4,
+                        fmt="%.6f")
+    batch_size: int = setting(256, "Batch size", "clicks per step", low=1, high=1_000_000)
+    # dense layers only: ID tables get none (see DESIGN pitfalls)
+    weight_decay: float = setting(1e-4, "Weight decay", "weight decay of the dense layers (ID tables get none)",
+                                  low=0, high=10, step=1e-4, fmt="%.6f", advanced=True)
+    grad_clip: float = setting(1.0, "Gradient clip", "largest gradient norm of the dense layers, 0 = no clipping",
+                               low=0, high=1e6, step=0.5, advanced=True)
+    schedule: str = setting("cosine", "Schedule", "learning-rate schedule", choices=SCHEDULES)
+    warmup: float = setting(0.05, "Warmup share", "share of all steps spent warming up the learning rate", low=0,
+                            high=0.9, step=0.01, advanced=True)
+    patience: int = setting(2, "Early-stopping patience", "epochs without a better dev AUC before stopping; the "
+                            "best epoch is kept", low=0, high=1000)
+    pos_weight: float | None = setting(None, "Positive weight (bce)", "bce only: weight of a click; auto = K (a "
+                                       "click weighs as much as its K negatives)", low=0, high=1e4, low_open=True,
+                                       optional=True, advanced=True)
+    bce_on_probabilities: bool = setting(False, "Sigmoid then BCELoss (seeds/001)", "with bce: sigmoid, then "
+                                         "BCELoss, as seeds/001 did (saturates with dot scoring)", advanced=True)
     # Learning-rate factor for the ID tables: sparse Adam moves a rarely clicked row as far per step as a
     # popular one, so at the full rate rare rows fit noise (dev AUC fell after epoch 2 on the demo preset).
-    id_lr_scale: float = 0.1
-    seed: int = 0
-    device: str = "auto"
-    eval_impressions: int = 0  # 0 = all dev impressions in the per-epoch evaluation
+    id_lr_scale: float = setting(0.1, "ID learning-rate factor", "rate of the ID tables relative to the rest "
+                                 "(rare rows overfit at 1)", low=0, high=10, step=0.05, advanced=True)
+    seed: int = setting(0, "Seed", "random seed of initialisation, sampling and evaluation", low=0, high=2**32 - 1)
+    device: str = setting("auto", "Device", "where training runs (auto: a GPU when there is one)",
+                          pattern=DEVICE_PATTERN, allowed="auto, cpu or cuda[:N]", choices=DEVICES, advanced=True)
+    eval_impressions: int = setting(0, "Dev impressions per epoch (0 = all)", "dev impressions scored after each "
+                                    "epoch, 0 = all", low=0, high=10**9, advanced=True)
 
     def validate(self) -> "TrainConfig":
-        _check_choice("loss", self.loss, LOSSES)
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_range("negatives", self.negatives, 0 if self.loss == "infonce" else 1, 1000)
-        _check_range("epochs", self.epochs, 1, 1000)
-        _check_range("learning rate", self.lr, 1e-7, 10.0)
-        _check_range("batch size", self.batch_size, 1, 1_000_000)
-        _check_range("weight decay", self.weight_decay, 0.0, 10.0)
-        _check_range("warmup", self.warmup, 0.0, 0.9)
-        _check_range("id lr scale", self.id_lr_scale, 0.0, 10.0)
-        _check_range("patience", self.patience, 0, 1000)
-        if self.pos_weight is not None:
-            _check_range("pos weight", self.pos_weight, 1e-3, 1e4)
-        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
-            raise InputError(f"device must be auto, cpu or cuda[:N], got {self.device!r}")
+        _apply_schema(self)
+        _check_rules(self)
         return self
+
+
+def _check_rules(train: TrainConfig) -> None:
+    """Rules that tie one setting to another."""
+    if train.negatives == 0 and train.loss != "infonce":
+        raise InputError(f"negatives must be at least 1 with the {train.loss} loss (0 only with infonce)")
 
 
 @dataclass
@@ -116,8 +275,27 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def validate(self) -> "RunConfig":
+        self.model.validate()
+        self.train.validate()
+        return self
+
     def to_dict(self) -> dict:
         return {"format_version": RUN_FORMAT_VERSION, "model": asdict(self.model), "train": asdict(self.train)}
+
+    def to_cli_args(self, *, changed_only: bool = False) -> list[str]:
+        """The ``train`` flags that reproduce this config (every setting, or only those off their default)."""
+        args: list[str] = []
+        for part, default in ((self.model, ModelConfig()), (self.train, TrainConfig())):
+            for s in schema(type(part)):
+                value = getattr(part, s.name)
+                if changed_only and value == getattr(default, s.name):
+                    continue
+                if s.kind == "bool":
+                    args.append(s.flag if value else "--no-" + s.flag[2:])
+                else:
+                    args += [s.flag, s.to_text(value)]
+        return args
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "config") -> "RunConfig":
@@ -135,6 +313,40 @@ class RunConfig:
         )
 
 
+@cache
+def schema(kind: type) -> tuple[Setting, ...]:
+    """Every field's Setting, in field order, with its name and kind filled in from the field."""
+    hints = typing.get_type_hints(kind)
+    settings = []
+    for f in fields(kind):
+        base = f.metadata.get("setting")
+        if base is None:
+            raise TypeError(f"{kind.__name__}.{f.name} has no Setting in its metadata: declare it with setting()")
+        settings.append(replace(base, name=f.name, kind=_kind(hints[f.name], base)))
+    return tuple(settings)
+
+
+def _kind(hint: Any, s: Setting) -> str:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return "choices"
+    base = args[0] if args else hint
+    if base is str:
+        return "text" if s.pattern else "choice"
+    return {bool: "bool", int: "int", float: "float"}[base]
+
+
+def every_setting() -> tuple[tuple[str, Setting], ...]:
+    """(part, setting) for each field of a run's config; part is 'model' or 'train'."""
+    return tuple(("model", s) for s in schema(ModelConfig)) + tuple(("train", s) for s in schema(TrainConfig))
+
+
+def _apply_schema(config: ModelConfig | TrainConfig) -> None:
+    for s in schema(type(config)):
+        setattr(config, s.name, s.check(getattr(config, s.name)))
+
+
 def _from_fields(kind: type, values: dict[str, Any], source: str):
     known = {f.name for f in fields(kind)}
     unknown = sorted(set(values) - known)
@@ -143,18 +355,6 @@ def _from_fields(kind: type, values: dict[str, Any], source: str):
     return kind(**values)
 
 
-def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise InputError(f"{what} must be one of {', '.join(choices)}; got {value!r}")
-
-
-def _check_choices(what: str, values: tuple[str, ...], choices: tuple[str, ...]) -> None:
-    for value in values:
-        _check_choice(what, value, choices)
-    if len(set(values)) != len(values):
-        raise InputError(f"{what} repeat: {', '.join(values)}")
-
-
-def _check_range(what: str, value: float, low: float, high: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not (low <= value <= high):
-        raise InputError(f"{what} must be between {low} and {high}; got {value!r}")
+# Checked at import: a field added without a Setting fails every import of recengine.config, not a run later.
+schema(ModelConfig)
+schema(TrainConfig)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -282,8 +282,8 @@ def run_diagnostics(
 # ---------------------------------------------------------------------------------------- seeds/001
 
 
-def saturation_configs() -> dict[str, RunConfig]:
-    """The three settings of seeds/001, on our network.
+def saturation_configs(names: Sequence[str] | None = None) -> dict[str, RunConfig]:
+    """The three settings of seeds/001 (or only those ``names``), on our network.
 
     ``broken``: ReLU'd vectors, raw dot product, sigmoid then BCE (their pipeline): nearly every sigmoid is
     exactly 1.0 in float32, BCE clamps log(0) to -100 and the loss sits at 100 x the non-clicks' weight share.
@@ -298,25 +298,33 @@ def saturation_configs() -> dict[str, RunConfig]:
             TrainConfig(loss="bce", bce_on_probabilities=True, schedule="none", warmup=0.0),
         )
 
-    return {"broken": config("dot", 1.0), "x10": config("cosine", 0.1), "fixed": config("cosine", 0.5)}
+    configs = {"broken": config("dot", 1.0), "x10": config("cosine", 0.1), "fixed": config("cosine", 0.5)}
+    if names is None:
+        return configs
+    picked = [names] if isinstance(names, str) else list(names)
+    if not picked or len(set(picked)) != len(picked) or not set(picked) <= set(configs):
+        raise InputError(f"saturation settings must be distinct names among {', '.join(configs)}; got {picked!r}")
+    return {name: value for name, value in configs.items() if name in picked}
 
 
 def saturation_demo(
     data: MindDataset | str | Path,
     *,
     epochs: int = 4,
+    names: Sequence[str] | None = None,
     embedder: TextEmbedder | None = None,
     cache=None,
     progress: SaturationProgress | None = None,
 ) -> dict:
-    """Train each of :func:`saturation_configs` on ``data`` (nothing saved) and watch the sigmoids.
+    """Train each of :func:`saturation_configs` (or those ``names``) on ``data`` (nothing saved) and watch the
+    sigmoids.
 
     Returns per config name: ``config`` (dict), ``loss`` and ``dev_auc`` per epoch, ``saturated_share`` and
     ``pinned_share`` of the dev predictions at the end of each epoch, ``before`` and ``after`` (the
     :func:`logit_report` of dev before training and of the model training returns, its best epoch), ``best_epoch``
     and ``seconds``. ``progress(name, event)`` reports each config's training events.
     """
-    configs = saturation_configs()
+    configs = saturation_configs(names)
     for config in configs.values():
         config.train.epochs = epochs
         config.train.patience = epochs  # the demo shows every epoch: no early stopping

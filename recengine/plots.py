@@ -19,6 +19,8 @@ from plotly.subplots import make_subplots
 
 from recengine.errors import InputError
 from recengine.eval.compare import summarize_grid
+from recengine.eval.evaluate import SLICE_UNITS
+from recengine.eval.metrics import METRICS
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
 PALETTE = {
@@ -37,7 +39,7 @@ MODEL, RANDOM, ORACLE = PALETTE["blue"], PALETTE["grey"], PALETTE["green"]
 PATTERNS = ("", "/", ".", "x", "\\", "+", "-", "|")
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down")
 TEMPLATE = "plotly_white"
-SLICE_LABELS = {"overall": "overall", "warm": "warm", "new_articles": "new articles", "cold_users": "cold users"}
+SLICE_LABELS = {"overall": "overall", **{s.name: s.label for s in SLICE_UNITS}}
 
 
 def _style(fig: go.Figure, title: str, x_title: str | None = None, y_title: str | None = None) -> go.Figure:
@@ -277,7 +279,7 @@ def metrics_chart(metrics: dict | None, metric: str = "auc") -> go.Figure:
 
 def comparison_heatmap(frame: pd.DataFrame | None, metric: str = "auc", *, loss: str | None = None) -> go.Figure:
     """``metric`` by fusion (rows) x temperature (columns), mean over seeds, cells labelled mean ± std,
-    from a :func:`~recengine.eval.compare.run_grid` frame. ``loss`` picks one loss (default: the first)."""
+    from a :func:`~recengine.train.grid.run_grid` frame. ``loss`` picks one loss (default: the first)."""
     title = f"{metric} by fusion and temperature"
     if frame is None or frame.empty:
         return empty_figure(title, "No comparison results yet.")
@@ -323,7 +325,7 @@ def zero_shot_chart(rows: Sequence[Mapping] | None) -> go.Figure:
         if "method" not in row or "auc" not in row:
             keys = ", ".join(map(str, row)) or "none"
             raise InputError(f"zero-shot row {i} needs keys 'method' and 'auc'; got {keys}")
-    metrics = [m for m in ("auc", "mrr", "ndcg@5", "ndcg@10", "ndcg") if any(m in row for row in rows)]
+    metrics = [m for m in (*METRICS, "ndcg") if any(m in row for row in rows)]
     methods = [str(row["method"]) for row in rows]
     fig = go.Figure()
     for i, metric in enumerate(metrics):

@@ -68,7 +68,7 @@ def app_env(home: Path, preset: str, embedder: str, epochs: int) -> dict[str, st
 
 def prepared(env: dict[str, str]) -> None:
     """Make the workspace's dataset and default model now (in a child process), so the server starts warm."""
-    code = ("from recengine.bootstrap import ensure_ready; from recengine.data.store import Store; "
+    code = ("from recengine.app.first_start import ensure_ready; from recengine.data.store import Store; "
             "from recengine.workspace import Workspace; w = Workspace.default(); "
             "print(ensure_ready(w, Store(w.store_path)), file=__import__('sys').stderr)")
     subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, check=True)

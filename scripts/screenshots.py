@@ -4,7 +4,7 @@
     .venv/bin/python scripts/screenshots.py --preset demo --embedder minilm  # the demo world, MiniLM text
     .venv/bin/python scripts/screenshots.py --home /tmp/shots-demo --preset demo --embedder minilm  # keep it
 
-Builds (or reuses, with ``--home``) a workspace with ``recengine.bootstrap.ensure_ready``, starts
+Builds (or reuses, with ``--home``) a workspace with ``recengine.app.first_start.ensure_ready``, starts
 ``streamlit run app.py`` on a free local port, opens every page in a 1400-pixel-wide window and, where it makes
 the page say more, does one thing on it first: Diagnostics runs the saturation demonstration (2 epochs), New
 articles adds an article, Cold start starts a reader interested in sports and reads two recommendations,

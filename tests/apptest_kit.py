@@ -15,7 +15,9 @@ import torch  # noqa: F401  (slow import, paid here)
 import torch_geometric  # noqa: F401  (slow import, paid here)
 from streamlit.testing.v1 import AppTest
 
-from recengine.bootstrap import ACTIVE_DATASET, ACTIVE_RUN, Ready, ensure_ready
+from recengine.app.datasets import ACTIVE_DATASET
+from recengine.app.first_start import Ready, ensure_ready
+from recengine.app.runs import ACTIVE_RUN
 from recengine.data.store import Store
 from recengine.workspace import Workspace
 

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from recengine.eval.calibration import Calibration, fit_platt
+from recengine.model.calibration import Calibration, fit_platt
 from recengine.train.runs import load_run
 
 

@@ -14,9 +14,10 @@ from recengine.config import ModelConfig, RunConfig, TrainConfig
 from recengine.data.store import Store
 from recengine.data.synthetic import generate
 from recengine.errors import InputError
-from recengine.eval.compare import grid_to_csv, run_grid, summarize_grid
+from recengine.eval.compare import grid_to_csv, summarize_grid
 from recengine.text import get_embedder
 from recengine.train.api import train_run
+from recengine.train.grid import run_grid
 
 BASE = RunConfig(ModelConfig(embedder="hashing"), TrainConfig(epochs=1))
 METRICS = ["auc", "mrr", "ndcg@5", "ndcg@10", "warm_auc", "new_articles_auc", "cold_users_auc", "random_auc", "oracle_auc"]
@@ -136,17 +137,32 @@ def test_cli_bad_lists_exit_2_with_one_line(tiny, capsys, flags, message):
     assert message in err and len(err.splitlines()) == 1
 
 
-def test_cli_prints_the_summary_and_stores_it(tiny, tmp_path, capsys):
+def test_cli_prints_the_cells_as_runs_and_stores_them(tiny, tmp_path, capsys):
     store_path, csv_path = tmp_path / "store.db", tmp_path / "grid.csv"
     code = main([
         "compare", "--data", str(tiny), "--fusion", "gate", "--temperature", "0.5", "--epochs", "1",
         "--embedder", "hashing", "--store", str(store_path), "--csv", str(csv_path),
     ])
     assert code == 0
-    (row,) = json.loads(capsys.readouterr().out)
-    assert (row["fusion"], row["temperature"], row["loss"], row["seeds"]) == ("gate", 0.5, "listwise", 1)
-    assert 0 <= row["auc_mean"] <= 1 and row["auc_std"] is None
+    printed = json.loads(capsys.readouterr().out)
+    (summary,) = printed["summary"]
+    assert (summary["fusion"], summary["temperature"], summary["loss"], summary["seeds"]) == ("gate", 0.5, "listwise", 1)
+    assert summary["auc_std"] is None  # one seed
+    (row,) = printed["rows"]
+    assert summary["auc_mean"] == pytest.approx(row["auc"]) and printed["best_run_id"] == row["run_id"]
     grid = pd.read_csv(csv_path)
-    assert grid["auc"].iloc[0] == pytest.approx(row["auc_mean"])
-    (record,) = Store(store_path).comparisons(dataset="tiny")
+    assert (grid["auc"].iloc[0], grid["run_id"].iloc[0]) == (pytest.approx(row["auc"]), row["run_id"])
+    store = Store(store_path)
+    (record,) = store.comparisons(dataset="tiny")
     assert record["status"] == "complete" and record["grid"]["base"]["train"]["epochs"] == 1
+    # The cell is a run of its own in the same store, with the grid's settings.
+    run = store.run(row["run_id"])
+    assert (run["dataset"], run["config"]["model"]["fusion"], run["config"]["model"]["temperature"]) == ("tiny", "gate", 0.5)
+
+
+def test_cli_refuses_no_store_and_cache(tiny, tmp_path, capsys):
+    base = ["compare", "--data", str(tiny), "--fusion", "gate", "--temperature", "0.5"]
+    for flags, message in ((["--no-store"], "--no-store"), (["--cache", str(tmp_path)], "--cache")):
+        assert main([*base, *flags]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {message}") and len(err.splitlines()) == 1

@@ -334,3 +334,152 @@ def test_line_just_over_one_mebibyte(tmp_path: Path) -> None:
     news = load_dataset(folder, strict=True).train.news
     assert news.ids.tolist() == ["N1", "N2", "N3", "N4"]
     assert len(news.frame.loc[1, "abstract"]) == limit - len(prefix) - len(suffix)
+
+
+# --------------------------------------------------------------------------- files with no valid rows
+
+
+def test_all_iso_times_name_the_reason_and_its_first_line(tmp_path: Path) -> None:
+    rows = [[str(i), f"U{i}", f"2019-11-{9 + i:02d}T10:00:00", "N1", "N2-1"] for i in range(1, 6)]
+    folder = write_folder(tmp_path / "data", behaviors=rows)
+    for strict in (False, True):
+        with pytest.raises(InputError) as info:
+            load_dataset(folder, strict=strict)
+        message = str(info.value)
+        assert "'2019-11-10T10:00:00'" in message and "ISO 8601" in message and "M/D/YYYY h:mm:ss AM" in message
+        assert "\n" not in message
+    assert message.startswith(f"{folder / 'behaviors.tsv'}:1: ")  # strict: the first line
+    with pytest.raises(InputError) as info:
+        load_dataset(folder)
+    assert str(info.value).startswith(
+        f"{folder / 'behaviors.tsv'}: no valid impression rows: 5 of 5 lines have a bad time (first at line 1: "
+        "bad time '2019-11-10T10:00:00'"
+    )
+
+
+def test_a_news_file_with_seven_columns_says_so(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "data", news=[row[:7] for row in NEWS])
+    with pytest.raises(InputError) as info:
+        load_dataset(folder)
+    assert str(info.value) == (
+        f"{folder / 'news.tsv'}: no valid article rows: the file has 7 tab-separated columns (all 4 lines read), and "
+        "MIND's news.tsv has 8 (news_id, category, subcategory, title, abstract, url, title_entities, abstract_entities)"
+    )
+
+
+def test_the_most_common_reason_comes_first_with_the_others_counted(tmp_path: Path) -> None:
+    rows = [[str(i), "U1", "yesterday", "", "N1-1"] for i in range(1, 4)]  # lines 1-3: bad time
+    rows.insert(1, ["x", "U1", "11/12/2019 2:14:46 PM", "", "N1-1"])  # line 2: bad impression id
+    body = tsv(rows) + b"\n"  # line 5: blank
+    with pytest.raises(InputError) as info:
+        read_behaviors(write_folder(tmp_path / "data", behaviors=body) / "behaviors.tsv")
+    assert str(info.value).endswith(
+        "no valid impression rows: 3 of 5 lines have a bad time (first at line 1: bad time 'yesterday' (expected like "
+        "'11/12/2019 2:14:46 PM')); 1 have a bad impression id (first at line 2); 1 are blank (first at line 5)"
+    )
+
+
+# --------------------------------------------------------------------------- runs of bad lines, endless lines
+
+
+@pytest.fixture
+def small_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of 64 bytes and a run limit of 5 lines or 2,000 bytes, so runs cross blocks in small files."""
+    monkeypatch.setattr(mind, "READ_BLOCK_BYTES", 64)
+    monkeypatch.setattr(mind, "MAX_BAD_RUN_LINES", 5)
+    monkeypatch.setattr(mind, "MAX_BAD_RUN_BYTES", 2000)
+    monkeypatch.setattr(mind, "MAX_LINE_BYTES", 500)
+
+
+def _behaviors_with_bad_runs(runs: list[int]) -> bytes:
+    """Good rows separated by runs of ``runs[i]`` bad lines (a word, no tabs)."""
+    lines = []
+    for i, run in enumerate(runs):
+        lines.append("\t".join([str(i + 1), "U1", "11/12/2019 2:14:46 PM", "N1", "N2-1 N3-0"]))
+        lines += ["garbage"] * run
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_runs_up_to_the_limit_are_skipped(tmp_path: Path, small_limits) -> None:
+    path = write_folder(tmp_path / "data", behaviors=_behaviors_with_bad_runs([5, 5, 5, 0])) / "behaviors.tsv"
+    report = LoadReport()
+    behaviors = read_behaviors(path, report)
+    assert behaviors.impression_ids.tolist() == [1, 2, 3, 4]
+    assert dict(report.skipped) == {"wrong_columns": 15}
+
+
+def test_a_run_over_the_limit_refuses_the_file_naming_its_lines(tmp_path: Path, small_limits) -> None:
+    path = write_folder(tmp_path / "data", behaviors=_behaviors_with_bad_runs([5, 6, 0])) / "behaviors.tsv"
+    with pytest.raises(InputError) as info:
+        read_behaviors(path, LoadReport())
+    # Line 1 good, 2-6 bad, 7 good, 8-13 bad: the sixth bad line in a row is line 13.
+    assert str(info.value).startswith(
+        f"{path}: stopped reading at line 13: lines 8-13 are all bad (the limit is 5 bad lines or 2,000 bytes in a "
+        "row): 11 of 13 lines have the wrong number of columns (first at line 2: expected 5 tab-separated columns"
+    )
+
+
+def test_a_run_of_bad_bytes_refuses_the_file(tmp_path: Path, small_limits) -> None:
+    long_line = "x" * 600  # over MAX_LINE_BYTES (500): skipped; four in a row are 2,400 bytes > 2,000
+    body = _behaviors_with_bad_runs([0]) + ((long_line + "\n") * 4).encode() + _behaviors_with_bad_runs([0])
+    path = write_folder(tmp_path / "data", behaviors=body) / "behaviors.tsv"
+    with pytest.raises(InputError) as info:
+        read_behaviors(path, LoadReport())
+    # Lines 2-4 (1,800 bytes) are skipped; line 5 passes the limit while it is read, before it has ended.
+    assert str(info.value).startswith(f"{path}: stopped reading at line 5: lines 2-5 are all bad (the limit is 5 bad "
+                                      "lines or 2,000 bytes in a row): line 5 is ")
+    assert "3 of 4 lines are too long (first at line 2: line is 600 bytes long; the limit is 500)" in str(info.value)
+
+
+def test_an_endless_line_stops_at_the_byte_limit(tmp_path: Path) -> None:
+    """A sparse 64 GiB file of zero bytes (no line end at all): refused after MAX_BAD_RUN_BYTES, not read to the end."""
+    folder = write_folder(tmp_path / "data")
+    with open(folder / "behaviors.tsv", "wb") as handle:
+        handle.truncate(64 << 30)
+    with pytest.raises(InputError) as info:
+        load_dataset(folder)
+    assert str(info.value).startswith(
+        f"{folder / 'behaviors.tsv'}: stopped reading at line 1: line 1 is bad (the limit is 10,000 bad lines or "
+        f"{mind.MAX_BAD_RUN_BYTES >> 20} MiB in a row): line 1 is "
+    )
+    assert "has not ended; MIND's behaviors.tsv has 5" in str(info.value)
+
+
+def test_bookkeeping_keeps_counts_and_a_few_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many bad rows over many blocks: exact counts, at most MAX_KEPT_PER_KIND messages, in line order."""
+    from recengine.data.report import MAX_KEPT_PER_KIND
+
+    monkeypatch.setattr(mind, "READ_BLOCK_BYTES", 200)
+    rows = [[str(i), "U1", "11/12/2019 2:14:46 PM" if i % 7 == 0 else "soon", "", "N1-1"] for i in range(1, 701)]
+    report = LoadReport()
+    behaviors = read_behaviors(write_folder(tmp_path / "data", behaviors=rows) / "behaviors.tsv", report)
+    assert behaviors.impression_ids.tolist() == list(range(7, 701, 7))
+    assert dict(report.skipped) == {"bad_time": 600}
+    assert len(report.messages) == MAX_KEPT_PER_KIND
+    expected_lines = [i for i in range(1, 701) if i % 7][:MAX_KEPT_PER_KIND]
+    assert [int(m.split(": ")[0].rsplit(":", 1)[1]) for m in report.messages] == expected_lines
+
+
+def test_blocks_do_not_change_what_is_kept_or_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every bad-row case read in blocks of a few bytes: the same rows, counts and messages as in one block."""
+    for case in CASES:
+        folder = write_folder(tmp_path / case.id, **case.build())
+        whole = load_dataset(folder)
+        monkeypatch.setattr(mind, "READ_BLOCK_BYTES", 13)
+        split = load_dataset(folder)
+        monkeypatch.undo()
+        assert split.report.messages == whole.report.messages, case.id
+        assert split.train.news.frame.equals(whole.train.news.frame), case.id
+        assert split.train.behaviors.impression_ids.tolist() == whole.train.behaviors.impression_ids.tolist(), case.id
+        assert split.train.entity_vectors.ids == whole.train.entity_vectors.ids, case.id
+
+
+def test_repeats_across_blocks_are_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mind, "READ_BLOCK_BYTES", 16)
+    behaviors = [*BEHAVIORS, ["1", "U7", "11/14/2019 1:00:00 PM", "", "N1-1"]]
+    news = [*NEWS, rows_with(NEWS, 1, 3, "Other title")[0], NEWS[1]]
+    dataset_report = load_dataset(write_folder(tmp_path / "data", news=news, behaviors=behaviors)).report
+    assert dict(dataset_report.skipped) == {"duplicate_impression": 1, "duplicate_id": 1}
+    assert any("behaviors.tsv:5: impression id 1 repeats (first at line 1)" in m for m in dataset_report.messages)
+    assert any("news.tsv:5: article N1 appears again with different content (first at line 1)" in m
+               for m in dataset_report.messages)

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from recengine.config import ModelConfig, RunConfig, TrainConfig
 from recengine.data.mind import load_dataset
 from recengine.errors import InputError
-from recengine.model.catalog import Catalog, IdMap
+from recengine.model.catalog import UNKNOWN_TIME, Catalog, IdMap
 from recengine.model.interactions import build_interactions, pad_last
-from recengine.model.network import UNKNOWN_SECONDS, RecommenderNet, _time_parts
+from recengine.model.network import RecommenderNet, _time_parts
 from recengine.text import get_embedder
 from recengine.train import losses
 
@@ -31,10 +31,7 @@ def catalog(tiny_data, tiny_cache) -> Catalog:
 def make_net(catalog: Catalog, **options) -> RecommenderNet:
     torch.manual_seed(0)
     config = ModelConfig(embedder="hashing", **options).validate()
-    net = RecommenderNet(
-        config, n_articles=len(catalog), n_users=5, text_dim=catalog.text.shape[1],
-        num_entities=catalog.graph.num_entities, entity_dim=catalog.graph.entity_feature_dim,
-    )
+    net = RecommenderNet.for_catalog(config, catalog, 5)
     net.article_trained[: len(catalog) // 2] = True
     net.user_trained[:] = True
     return net
@@ -51,13 +48,13 @@ def batch(catalog: Catalog, n_users: int = 3, length: int = 4, candidates: int =
         "mask": mask,
         "candidates": torch.from_numpy(rng.integers(0, len(catalog), size=(n_users, candidates))),
         "user_rows": torch.tensor([0, -1, 2]),
-        "history_times": torch.full((n_users, length), UNKNOWN_SECONDS),
+        "history_times": torch.full((n_users, length), UNKNOWN_TIME),
         "now": torch.full((n_users,), 1_573_700_000),
     }
 
 
 def first_seen(catalog: Catalog) -> torch.Tensor:
-    return torch.full((len(catalog),), UNKNOWN_SECONDS, dtype=torch.long)
+    return torch.full((len(catalog),), UNKNOWN_TIME, dtype=torch.long)
 
 
 @pytest.mark.parametrize("fusion", ["concat", "attention", "gate"])
@@ -137,7 +134,7 @@ def test_time_parts_match_python_datetime():
     import datetime as dt
 
     stamps = [1_573_700_000, 1_573_300_123, 0]
-    hour, dow = _time_parts(torch.tensor(stamps + [UNKNOWN_SECONDS]))
+    hour, dow = _time_parts(torch.tensor(stamps + [UNKNOWN_TIME]))
     for i, s in enumerate(stamps):
         d = dt.datetime.fromtimestamp(s, dt.timezone.utc)
         assert (hour[i].item(), dow[i].item()) == (d.hour, d.weekday())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from recengine.cli import main
 from recengine.data.mind import MindDataset, load_dataset
 from recengine.data.store import SCHEMA_VERSION, Store
 from recengine.errors import InputError, RecengineError
@@ -58,20 +60,13 @@ def make_dataset(root: Path, *, n1_title: str = "Title of N1", with_u2: bool = T
 
 
 def dump(path: Path) -> str:
-    """Everything in the database file, schema included, as SQL text."""
+    """Everything in the database file, schema included, as SQL text; the cache of file digests left out."""
     conn = sqlite3.connect(path)
     try:
-        return "\n".join(conn.iterdump()) + f"\nuser_version={conn.execute('PRAGMA user_version').fetchone()[0]}"
+        lines = [line for line in conn.iterdump() if "file_digests" not in line]
+        return "\n".join(lines) + f"\nuser_version={conn.execute('PRAGMA user_version').fetchone()[0]}"
     finally:
         conn.close()
-
-
-def table_rows(store: Store, dataset: str) -> dict[str, list[tuple]]:
-    """The dataset's rows of every per-dataset table, in a fixed order."""
-    return {
-        table: sorted(map(tuple, store.db.execute(f"SELECT * FROM {table} WHERE dataset = ?", (dataset,))), key=repr)
-        for table in ("articles", "users", "histories", "clicks")
-    }
 
 
 @pytest.fixture
@@ -128,7 +123,7 @@ def test_foreign_sqlite_file_and_garbage_are_refused(tmp_path: Path) -> None:
         Store(foreign).datasets()
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not a database at all" * 100)
-    with pytest.raises(RecengineError, match="cannot open"):
+    with pytest.raises(RecengineError, match="not a database"):
         Store(garbage).datasets()
 
 
@@ -196,42 +191,22 @@ def test_importing_the_same_folder_twice_changes_nothing(tmp_path: Path, store: 
     assert dump(store.path) == before
 
 
-def test_reimporting_a_changed_dataset_replaces_its_rows(tmp_path: Path, store: Store) -> None:
+def test_a_name_that_holds_other_data_is_refused(tmp_path: Path, store: Store) -> None:
     store.import_dataset("toy", load_dataset(make_dataset(tmp_path / "v1")), source="imported")
-    store.import_dataset("other", load_dataset(make_dataset(tmp_path / "o")), source="imported")
-    other_before = store.articles("other"), store.users("other")
     store.add_article("toy", {"news_id": "A1", "title": "Added by hand"})
-    store.record_click("toy", "U9", "N1", datetime(2019, 11, 20, tzinfo=UTC))
-
-    imported = table_rows(store, "toy")
+    before = dump(store.path)
     v2 = make_dataset(tmp_path / "v2", n1_title="A new title", with_u2=False, extra=True)
-    counts = store.import_dataset("toy", load_dataset(v2), source="imported")
-
-    assert counts["changed"] is True
-    assert store.article("toy", "N1")["title"] == "A new title"
-    assert sorted(store.articles("toy", source="mind")["news_id"]) == ["N1", "N2", "N3", "N4", "N5", "N6"]
-    assert store.users("toy")["user_id"].tolist() == ["U1", "U3", "U9"]
-    assert store.db.execute("SELECT COUNT(*) FROM clicks WHERE dataset = 'toy' AND user_id = 'U2'").fetchone() == (0,)
-    assert store.dataset("toy")["path"] == str(v2.resolve())
-    # What the app recorded survives; the other dataset is untouched.
-    assert store.added_articles("toy")["news_id"].tolist() == ["A1"]
-    assert store.user_history("toy", "U9") == ["N1"]
-    assert store.articles("other").equals(other_before[0])
-    assert store.users("other").equals(other_before[1])
-
-    # Going back to the first version restores exactly what it had written.
-    store.import_dataset("toy", load_dataset(tmp_path / "v1"), source="imported")
-    assert table_rows(store, "toy") == imported
+    with pytest.raises(InputError, match="'toy' already holds other data"):
+        store.import_dataset("toy", load_dataset(v2), source="imported")
+    assert dump(store.path) == before
 
 
-def test_reimport_replaces_an_added_article_that_now_comes_from_the_files(tmp_path: Path, store: Store) -> None:
-    store.import_dataset("toy", load_dataset(make_dataset(tmp_path / "v1")), source="imported")
-    store.add_article("toy", {"news_id": "N6", "title": "Typed in the dashboard"}, run_id="r1")
-    counts = store.import_dataset("toy", load_dataset(make_dataset(tmp_path / "v2", extra=True)), source="imported")
-    assert counts["added_articles_replaced"] == 1
-    article = store.article("toy", "N6")
-    assert (article["title"], article["source"], article["added_by_run"]) == ("Title of N6", "mind", None)
-    assert store.added_articles("toy").empty
+def test_the_same_data_is_imported_once(tmp_path: Path, store: Store) -> None:
+    store.import_dataset("toy", load_dataset(make_dataset(tmp_path / "toy")), source="imported")
+    before = dump(store.path)
+    with pytest.raises(InputError, match="already in the store as dataset 'toy'"):
+        store.import_dataset("copy", load_dataset(make_dataset(tmp_path / "copy")), source="imported")
+    assert dump(store.path) == before
 
 
 class ExplodingSplit:
@@ -251,7 +226,7 @@ def test_failure_in_the_dataset_half_way_leaves_the_store_unchanged(tmp_path: Pa
     broken = load_dataset(make_dataset(tmp_path / "v2", extra=True, with_u2=False))
     broken.splits["dev"] = ExplodingSplit(broken.splits["dev"])
     with pytest.raises(RuntimeError, match="injected"):
-        store.import_dataset("toy", broken, source="imported")
+        store.import_dataset("fresh", broken, source="imported")
     assert dump(store.path) == before
 
 
@@ -266,14 +241,15 @@ def test_failure_while_writing_rolls_the_whole_import_back(tmp_path: Path, store
     before = dump(store.path)
     changed = load_dataset(make_dataset(tmp_path / "v2", n1_title="Changed", with_u2=False, extra=True))
     with pytest.raises(sqlite3.IntegrityError, match="injected"):
-        store.import_dataset("toy", changed, source="imported")
-    assert dump(store.path) == before
-    # A fresh dataset name hits the same failure and leaves no trace either.
-    with pytest.raises(sqlite3.IntegrityError):
         store.import_dataset("fresh", changed, source="imported")
     assert dump(store.path) == before
+    # The resolver hits the same failure and leaves no trace either.
+    with pytest.raises(sqlite3.IntegrityError):
+        store.dataset_for(changed)
+    assert dump(store.path) == before
     store.db.execute("DROP TRIGGER fail")
-    assert store.import_dataset("toy", changed, source="imported")["changed"] is True
+    assert store.import_dataset("fresh", changed, source="imported")["changed"] is True
+    assert store.articles("fresh")["news_id"].tolist() == ["N1", "N2", "N3", "N4", "N5", "N6"]
 
 
 def test_import_rejects_bad_arguments(store: Store, toy: MindDataset) -> None:
@@ -286,7 +262,7 @@ def test_import_rejects_bad_arguments(store: Store, toy: MindDataset) -> None:
 
 def test_delete_dataset_removes_only_its_rows(tmp_path: Path, store: Store, toy: MindDataset) -> None:
     store.import_dataset("toy", toy, source="imported")
-    store.import_dataset("keep", toy, source="imported")
+    store.import_dataset("keep", load_dataset(make_dataset(tmp_path / "keep", extra=True)), source="imported")
     store.record_click("toy", "U1", "N2")
     store.delete_dataset("toy")
     assert [d["name"] for d in store.datasets()] == ["keep"]
@@ -642,3 +618,85 @@ def test_settings_round_trip(store: Store) -> None:
     assert store.get_setting("ui") == {"theme": "dark", "k": [1, 2]}
     with pytest.raises(InputError, match="JSON"):
         store.set_setting("bad", {1, 2})
+
+
+# --------------------------------------------------------------------------- damage and faults
+
+
+def test_damaged_pages_are_reported_before_anything_is_written(tmp_path: Path, toy: MindDataset, capsys) -> None:
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.import_dataset("toy", toy, source="imported")
+        for i in range(300):  # a file of many pages, so its middle third is table pages
+            store.set_setting(f"key{i}", "x" * 1000)
+    data = bytearray(path.read_bytes())
+    third = len(data) // 3
+    data[third : 2 * third] = b"\xa5" * third
+    for name in ("damaged.db", "damaged-cli.db"):  # new files: this process has not checked them yet
+        (tmp_path / name).write_bytes(bytes(data))
+
+    with pytest.raises(RecengineError, match=r"damaged\.db: the store file is damaged .*quick_check: ") as caught:
+        Store(tmp_path / "damaged.db").set_setting("after", 1)
+    assert "\n" not in str(caught.value) and "Move it aside" in str(caught.value)
+    assert (tmp_path / "damaged.db").read_bytes() == bytes(data)
+
+    cli = tmp_path / "damaged-cli.db"
+    assert main(["recommend", "--run", str(tmp_path / "no-run"), "--user", "U1", "--store", str(cli)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"error: {cli}: the store file is damaged")
+    assert cli.read_bytes() == bytes(data)
+
+
+def test_a_read_only_store_fails_in_one_line_naming_it(store: Store, toy: MindDataset) -> None:
+    store.import_dataset("toy", toy, source="imported")
+    store.db.execute("PRAGMA query_only = ON")  # what a read-only file or mount answers
+    with pytest.raises(RecengineError, match=f"^{store.path}: the store cannot be written .*readonly"):
+        store.record_click("toy", "U1", "N1")
+
+
+def test_an_immutable_store_file_fails_in_one_line_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.set_setting("kept", 1)
+    # Root ignores permission bits but not the immutable flag.
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("this file system cannot make a file immutable")
+    try:
+        with Store(path) as store:
+            assert store.get_setting("kept") == 1
+            with pytest.raises(RecengineError, match=f"^{path}: the store cannot be written"):
+                store.set_setting("new", 2)
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_full_disk_fails_in_one_line_and_leaves_the_store_as_it_was(store: Store, tiny_data: Path) -> None:
+    store.set_setting("before", 1)
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count = {pages}")  # what a full disk answers
+    before = dump(store.path)
+    with pytest.raises(RecengineError, match=f"^{store.path}: the store cannot grow: the disk is full"):
+        store.import_dataset("tiny", load_dataset(tiny_data), source="generated")
+    assert dump(store.path) == before
+    assert store.datasets() == []
+
+
+def test_a_store_that_cannot_be_created_fails_in_one_line_naming_it(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    path = blocker / "recengine.db"
+    with pytest.raises(RecengineError, match=f"^{path}: cannot create the store's folder"):
+        Store(path).datasets()
+    assert main(["recommend", "--run", str(tmp_path / "no-run"), "--user", "U1", "--store", str(path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f"error: {path}: cannot create")
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    with pytest.raises(RecengineError, match=f"^{folder}: cannot open the store"):
+        Store(folder).datasets()
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan", "inf"])
+def test_a_bad_store_timeout_is_refused(store: Store, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("RECENGINE_STORE_TIMEOUT", value)
+    with pytest.raises(InputError, match="RECENGINE_STORE_TIMEOUT must be a number of seconds"):
+        store.datasets()

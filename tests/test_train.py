@@ -9,10 +9,13 @@ import sys
 
 import pytest
 
+import torch
+
 from recengine.cli import main
 from recengine.config import ModelConfig, RunConfig, TrainConfig
+from recengine.data.mind import load_dataset
 from recengine.train.api import evaluate_run, train_run
-from recengine.train.trainer import TrainEvent
+from recengine.train.trainer import EarlyStopping, Trainer, TrainEvent, prepare
 
 METRIC_KEYS = {"auc", "mrr", "ndcg@5", "ndcg@10", "impressions", "skipped"}
 
@@ -43,14 +46,40 @@ def test_metrics_have_every_slice_beside_random_and_oracle(tiny_run):
     assert abs(metrics["random"]["auc"] - 0.5) < 0.06
 
 
-def test_early_stopping_restores_the_best_epoch(tiny_data, tiny_cache):
+def test_the_run_keeps_its_best_epoch(tiny_data, tiny_cache):
     run = train_run(tiny_data, tiny_config(epochs=5, patience=0, lr=0.05), cache=tiny_cache)
     aucs = [h["dev"]["auc"] for h in run.result.history]
     best = max(range(len(aucs)), key=aucs.__getitem__)
     assert run.result.best_epoch == best + 1
     assert run.metrics["model"]["auc"] == pytest.approx(aucs[best], abs=1e-12)
-    if run.result.stopped_early:
-        assert len(aucs) == best + 2  # patience 0: stops at the first epoch that does not improve
+
+
+@pytest.mark.parametrize("patience", [0, 1])
+def test_training_stops_once_dev_auc_stops_improving(tiny_data, tiny_cache, patience):
+    # A learning rate of zero leaves every weight where it is, so dev AUC can never beat epoch 1's. (Without ID
+    # tables: their sparse optimizer refuses a zero rate.)
+    config = RunConfig(ModelConfig(embedder="hashing", dim=32, views=("text", "graph"), user_id_dim=0),
+                       TrainConfig(epochs=6, patience=patience))
+    prepared = prepare(load_dataset(tiny_data), config, cache=tiny_cache)
+    result = Trainer(prepared, config).fit(lr_scale=0.0)
+    aucs = [h["dev"]["auc"] for h in result.history]
+    assert len(aucs) == patience + 2 and len(set(aucs)) == 1
+    assert result.stopped_early and result.best_epoch == 1
+
+
+def test_early_stopping_keeps_the_best_weights():
+    net = torch.nn.Linear(2, 1)
+    stopping = EarlyStopping(patience=1)
+    saved = {}
+    for epoch, score in enumerate([0.60, 0.70, 0.65, 0.64], start=1):
+        with torch.no_grad():
+            net.weight.fill_(epoch)  # a different state every epoch
+        saved[epoch] = net.weight.clone()
+        stopping.update(epoch, score, net)
+        assert stopping.should_stop == (epoch == 4)  # two epochs in a row without beating 0.70
+    assert (stopping.best_epoch, stopping.best_score) == (2, 0.70)
+    stopping.restore(net)
+    assert torch.equal(net.weight, saved[2])
 
 
 def test_progress_events_arrive_in_order(tiny_data, tiny_cache):
@@ -66,10 +95,13 @@ def test_progress_events_arrive_in_order(tiny_data, tiny_cache):
     assert kinds.index("epoch") > kinds.index("step")
 
 
-@pytest.mark.parametrize("loss", ["bce", "infonce"])
-def test_every_loss_trains(tiny_data, tiny_cache, loss):
-    run = train_run(tiny_data, tiny_config(loss=loss, epochs=1), cache=tiny_cache)
-    assert 0.0 <= run.metrics["model"]["auc"] <= 1.0
+@pytest.mark.parametrize("loss", ["bce", "listwise", "infonce"])
+def test_every_loss_beats_random_clearly(tiny_data, tiny_cache, loss):
+    # Measured on tiny, 3 epochs, seeds 0-3: AUC 0.637-0.715 against random 0.503-0.532 (oracle 0.869).
+    config = RunConfig(ModelConfig(embedder="hashing"), TrainConfig(epochs=3, loss=loss))
+    metrics = train_run(tiny_data, config, cache=tiny_cache).metrics
+    assert metrics["model"]["auc"] >= 0.6
+    assert metrics["model"]["auc"] >= metrics["random"]["auc"] + 0.08
 
 
 def test_a_saved_run_evaluates_to_the_numbers_it_trained_with(tiny_run, tiny_cache):
@@ -108,21 +140,18 @@ def test_train_and_evaluate_commands(tiny_data, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--views", "id,pictures"], "views must be"),
-        (["--temperature", "0"], "temperature must be between"),
-        (["--fusion", "sum"], "invalid choice"),
-        (["--epochs", "0"], "epochs must be between"),
-        (["--device", "tpu"], "device must be"),
+        (["--views", "id,pictures"], "--views must be one or more of id, text, graph"),
+        (["--temperature", "0"], "--temperature must be a number above 0 and at most 100"),
+        (["--fusion", "sum"], "--fusion must be one of concat, attention, gate"),
+        (["--epochs", "0"], "--epochs must be a whole number between 1 and 1000"),
+        (["--device", "tpu"], "--device must be auto, cpu or cuda[:N]"),
     ],
 )
 def test_train_rejects_bad_options(tiny_data, tmp_path, capsys, args, message):
     argv = ["train", "--data", str(tiny_data), "--out", str(tmp_path / "r"), "--embedder", "hashing", *args]
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's own refusals
-        code = exc.code
-    assert code == 2
-    assert message in capsys.readouterr().err
+    assert main(argv) == 2  # one line from the schema's check, not argparse's usage dump
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and len(err.splitlines()) == 1
     assert not (tmp_path / "r").exists()
 
 
@@ -133,7 +162,7 @@ def test_a_real_process_reports_bad_options_without_a_traceback(tiny_data, tmp_p
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: temperature must be between")
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --temperature must be a number above 0")
     assert "Traceback" not in result.stderr
 
 

@@ -96,6 +96,12 @@ def ensure_ready(
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def ready(store: Store) -> Ready | None:
+    """The remembered defaults when they are all in place, else None; creates nothing (the dashboard checks
+    this before it starts the first start as a job)."""
+    return _active(store)
+
+
 def _active(store: Store) -> Ready | None:
     """The remembered active dataset and run, if both still exist on disk."""
     name, run_id = store.get_setting(datasets.ACTIVE_DATASET), store.get_setting(runs.ACTIVE_RUN)

@@ -94,32 +94,29 @@ def _now() -> str:
     return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def _conn(store: Store):
-    """The store's connection for this thread, with the job tables created on first use.
+def _ensure_tables(store: Store) -> None:
+    """Create the job tables in the store on first use in this process (idempotent).
 
-    The tables are created here, idempotently, rather than in the store's schema: they belong to this module and
-    a store without them is simply a store where no job ran yet.
+    They are created here rather than in the store's schema: they belong to this module, and a store without
+    them is simply a store in which no job ran yet.
     """
-    conn = store.db.conn
     key = str(store.path.resolve())
     if key not in _READY:
-        conn.executescript(_TABLES)
+        store.db.conn.executescript(_TABLES)
         _READY.add(key)
-    return conn
 
 
 def _write(store: Store, sql: str, params: tuple = ()) -> int:
-    """One statement in its own write transaction; returns the last row id."""
-    conn = _conn(store)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        cursor = conn.execute(sql, params)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return cursor.lastrowid
+    """One statement in its own write transaction (the store's, so a busy or read-only store is reported as the
+    store reports it); returns the last row id."""
+    _ensure_tables(store)
+    with store._transaction() as conn:
+        return conn.execute(sql, params).lastrowid
+
+
+def _query(store: Store, sql: str, params: tuple = ()) -> list[dict]:
+    _ensure_tables(store)
+    return store._rows(sql, params)
 
 
 def _json(value: Any) -> str:
@@ -214,7 +211,7 @@ def launch(workspace: Workspace, store: Store, job_id: int) -> int:
 def get(store: Store, job_id: int) -> dict:
     """One job (parameters and result parsed), reconciled with its process first; InputError if unknown."""
     reconcile(store)
-    rows = list(store.db.query("SELECT * FROM jobs WHERE id = ?", [_check_id(job_id)]))
+    rows = _query(store, "SELECT * FROM jobs WHERE id = ?", (_check_id(job_id),))
     if not rows:
         raise InputError(f"unknown job {job_id!r}; `recengine jobs list` shows the jobs")
     return _row(rows[0])
@@ -233,9 +230,8 @@ def list_jobs(
             where.append(f"{column} = ?")
             values.append(value)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    _conn(store)
     sql = f"SELECT * FROM jobs {clause} ORDER BY id DESC LIMIT ?"
-    return [_row(row) for row in store.db.query(sql, [*values, int(limit)])]
+    return [_row(row) for row in _query(store, sql, (*values, int(limit)))]
 
 
 def active_jobs(store: Store) -> list[dict]:
@@ -252,8 +248,7 @@ def latest(store: Store, kind: str, *, dataset: str | None = None, status: str |
 def events(store: Store, job_id: int) -> list[dict]:
     """The job's milestones in order: ``kind`` (epoch, phase, done), ``label`` (the grid cell or configuration),
     epoch, epochs, loss, metrics (dev metrics of an epoch) and message."""
-    _conn(store)
-    rows = list(store.db.query("SELECT * FROM job_events WHERE job_id = ? ORDER BY seq", [_check_id(job_id)]))
+    rows = _query(store, "SELECT * FROM job_events WHERE job_id = ? ORDER BY seq", (_check_id(job_id),))
     for row in rows:
         row["metrics"] = json.loads(row["metrics"]) if row["metrics"] is not None else None
     return rows
@@ -279,6 +274,8 @@ def elapsed_seconds(job: dict) -> float | None:
 def _alive(job: dict) -> bool:
     """Whether the job's own process still runs: the pid exists, is no zombie, and runs ``jobs run <id>`` (a pid
     reused by another program after a crash does not count)."""
+    if job["pid"] == os.getpid():
+        return True  # run here, in this process (run_job without a launch)
     if job["pid"] is None:
         created = datetime.fromisoformat(job["created_at"])
         return (datetime.now(UTC).replace(tzinfo=None) - created).total_seconds() < START_GRACE_S
@@ -295,9 +292,8 @@ def _alive(job: dict) -> bool:
 def reconcile(store: Store) -> list[int]:
     """Mark queued or running jobs whose process is gone as failed (or cancelled, when a cancel was asked for),
     keeping their last message; returns their ids."""
-    _conn(store)
     ended = []
-    for row in store.db.query("SELECT * FROM jobs WHERE status IN ('queued', 'running')"):
+    for row in _query(store, "SELECT * FROM jobs WHERE status IN ('queued', 'running')"):
         job = _row(row)
         if _alive(job):
             continue
@@ -338,7 +334,7 @@ def wait(store: Store, job_id: int, *, timeout: float = 600.0, poll: float = 0.2
 
 def _finish(store: Store, job_id: int, status: str, *, result: Any = None, error: str | None = None,
             message: str | None = None, only_active: bool = False) -> None:
-    sets = "status = ?, finished_at = ?, result = ?, error = ?, pid = pid"
+    sets = "status = ?, finished_at = ?, result = ?, error = ?"
     values: list[Any] = [status, _now(), None if result is None else _json(_finite(result)), error]
     if message is not None:
         sets += ", message = ?"
@@ -356,8 +352,8 @@ def _finish(store: Store, job_id: int, status: str, *, result: Any = None, error
 class Reporter:
     """The progress callback an action receives inside a job: training events in, throttled store writes out.
 
-    ``window(start, end, label)`` maps the events that follow onto a part of the job's progress (one cell of a
-    grid, one configuration of a demonstration); ``note(message)`` records a phase without a training event.
+    An experiment's events (:class:`recengine.app.experiments.PartEvent`) carry their part's label and the
+    fraction of the whole; ``note(message)`` records a phase, or progress, without a training event.
     Every event first checks for a cancel: after SIGTERM the next event raises :class:`JobCancelled`, except the
     final ``done`` event of a training, which comes after its run is saved (too late to stop cleanly).
     """
@@ -366,42 +362,47 @@ class Reporter:
     job_id: int
     interval: float = WRITE_INTERVAL_S
     cancelled: bool = False
-    _span: tuple[float, float] = (0.0, 1.0)
     _label: str = ""
     _seq: int = 0
     _last_write: float = field(default=-math.inf)
     _last_phase: str = ""
     _fraction: float = 0.0
 
-    def window(self, start: float, end: float, label: str = "") -> None:
-        self._span, self._label = (start, end), label
-
-    def note(self, message: str) -> None:
+    def note(self, message: str, *, fraction: float | None = None) -> None:
+        """A phase, or work without training events (embedding), ``fraction`` of the way through."""
         self._check_cancel("phase")
-        self._phase(message)
-        self._progress(self._fraction, message, force=True)
+        if fraction is None:
+            self._phase(message)
+            self._progress(self._fraction, message, force=True)
+        else:
+            self._progress(fraction, message, force=fraction >= 1.0)
 
     def __call__(self, event: Any) -> None:
         self._check_cancel(getattr(event, "kind", ""))
         kind = event.kind
         fraction = _fraction_of(event)
         message = describe(event)
+        label = getattr(event, "label", None)
+        if label is not None:  # a part of an experiment (a grid cell); a 'prepare' message names it already
+            self._label = "" if kind == "prepare" else f"{label} · "
+        milestone = kind in ("epoch", "done")
         if kind == "prepare" and event.message:
-            self._phase(event.message)
-        elif kind in ("epoch", "done"):
+            milestone = self._phase(event.message)
+        elif milestone:
             self._event(kind, event.epoch, event.epochs, event.loss, event.metrics, message)
-        start, end = self._span
-        overall = start + (end - start) * fraction if fraction is not None else self._fraction
-        self._progress(overall, message, force=kind != "step")
+        self._progress(self._fraction if fraction is None else fraction, message, force=milestone)
 
     def _check_cancel(self, kind: str) -> None:
         if self.cancelled and kind != "done":
             raise JobCancelled("cancelled")
 
-    def _phase(self, message: str) -> None:
-        if message != self._last_phase:
-            self._last_phase = message
-            self._event("phase", None, None, None, None, message)
+    def _phase(self, message: str) -> bool:
+        """Record a new phase; whether it was new (a repeated message is progress within the phase)."""
+        if message == self._last_phase:
+            return False
+        self._last_phase = message
+        self._event("phase", None, None, None, None, message)
+        return True
 
     def _event(self, kind: str, epoch, epochs, loss, metrics, message: str) -> None:
         self._seq += 1
@@ -424,7 +425,10 @@ class Reporter:
 
 
 def _fraction_of(event: Any) -> float | None:
-    """How far a training event is through its training (None when it does not say)."""
+    """How far an event is through its work (None when it does not say): an experiment's events say so
+    themselves (``fraction``), a training's follow from epoch and step."""
+    if hasattr(event, "fraction"):
+        return event.fraction if event.kind != "prepare" else None
     if event.kind == "step" and event.steps and event.epochs:
         return (event.epoch - 1 + event.step / event.steps) / event.epochs
     if event.kind == "epoch" and event.epochs:
@@ -484,5 +488,5 @@ def run_job(workspace: Workspace, store: Store, job_id: int) -> dict:
 
 
 def _cancel_requested(store: Store, job_id: int) -> bool:
-    row = _conn(store).execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    return bool(row and row[0])
+    rows = _query(store, "SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
+    return bool(rows and rows[0]["cancel_requested"])

@@ -19,6 +19,8 @@ from recengine.config import RunConfig
 from recengine.data.imports import import_roots
 from recengine.data.store import Store
 from recengine.errors import InputError
+from recengine.outputs import check_output_folder
+from recengine.train import distributed
 from recengine.train.api import evaluate_run, predict_run, train_run
 from recengine.train.incremental import update_run
 from recengine.train.runs import check_run, read_run_files
@@ -210,27 +212,31 @@ def train(
     *,
     out: str | Path | None = None,
     force: bool = False,
+    cache=None,
     progress: ProgressCallback | None = None,
     label: str | None = None,
 ) -> dict:
     """Train ``config`` on ``dataset`` (a store name or a folder), save the run and record it in the store.
 
-    ``out`` defaults to a fresh folder under the workspace's ``runs/``. Returns ``{"run_id", "path", "metrics",
+    ``out`` defaults to a fresh folder under the workspace's ``runs/``; an existing ``out`` is replaced only with
+    ``force`` and only when it is a run (see :mod:`recengine.outputs`). ``cache`` is the embedding cache folder. Returns ``{"run_id", "path", "metrics",
     "meta", "result"}`` (``result`` is the trainer's :class:`~recengine.train.trainer.TrainResult`).
     """
     config = config or RunConfig()
     config.model.validate()
     config.train.validate()
+    context = distributed.from_environment(config.train.device)
     record = datasets.resolve(store, dataset)
     reserved = None
     if out is None:
         reserved = new_run_id(workspace, store, record["name"], label or config.model.fusion)
         out = workspace.run(reserved)
-    elif Path(out).exists() and not force:
-        raise InputError("run folder exists (use --force to replace it)", path=out)
+    elif context.is_main:  # rank 0 writes the run; the other ranks would see its folder appear
+        check_output_folder(out, force=force, inputs=[("dataset", record["path"])])
     try:
-        trained = train_run(record["path"], config, out=out, progress=progress, store_name=record["name"])
-        if trained.path is None:  # a distributed worker other than rank 0 saves nothing
+        trained = train_run(record["path"], config, out=out, cache=cache, progress=progress,
+                            store_name=record["name"])
+        if not context.is_main:  # a distributed worker other than rank 0 saves and records nothing
             return {"run_id": None, "path": None, "metrics": None, "meta": trained.meta, "result": trained.result}
         stored = register_run(store, out, dataset=record["name"])
     finally:

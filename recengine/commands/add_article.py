@@ -27,14 +27,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--top-users", type=int, default=10, help="users to list (default: 10)")
     parser.add_argument("--sample-users", type=int, default=2000, help="users scored (default: 2000)")
     parser.add_argument("--store", type=Path, default=None, help="store file (default: <home>/recengine.db)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="the run's dataset folder, when it moved (default: the folder the run records)")
+    parser.add_argument("--allow-dataset-change", action="store_true",
+                        help="use the data even if it differs from the data the run was trained on (its fingerprint "
+                        "in meta.json); without it such data is refused")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from recengine.data.mind import load_dataset
     from recengine.data.store import Store
-    from recengine.serve.service import RecommenderService, check_article
+    from recengine.serve.checks import check_article
+    from recengine.serve.service import RecommenderService
+    from recengine.textsafe import printable
+    from recengine.train.runs import load_run
 
     entities = [e.strip() for e in args.entities.split(",") if e.strip()]
     fields = dict(
@@ -44,13 +53,16 @@ def run(args: argparse.Namespace) -> int:
     check_article(**fields)  # before the run loads: a bad article fails fast and writes nothing
     print(f"loading run {args.run} ...", file=sys.stderr)
     store = Store(args.store) if args.store is not None else Store.default()
-    service = RecommenderService(args.run, store, cache=args.cache)
+    store.check()  # a damaged or unopenable store fails before the run loads
+    data = load_dataset(args.data) if args.data is not None else None
+    loaded = load_run(args.run, dataset=data, cache=args.cache, allow_dataset_change=args.allow_dataset_change)
+    service = RecommenderService(loaded, store, cache=args.cache)
     result = service.add_article(**fields, top_users=args.top_users, sample_users=args.sample_users)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     summary = result["score_summary"]
-    print(f"added {result['article_id']} (catalogue row {result['row']}) to dataset {service.dataset}")
+    print(printable(f"added {result['article_id']} (catalogue row {result['row']}) to dataset {service.dataset}", one_line=True))
     if summary["users"]:
         print(
             f"zero-shot logits over {summary['users']:,} users: mean {summary['mean']:.3f}, "
@@ -61,11 +73,12 @@ def run(args: argparse.Namespace) -> int:
         print("\nusers it would reach first")
         print(f"{'rank':>4}  {'user':<16} {'score':>8} {'prob':>6}")
         for rank, user in enumerate(result["top_users"], 1):
-            print(f"{rank:>4}  {user['user_id']:<16} {user['score']:>8.3f} {user['probability']:>6.3f}")
+            print(f"{rank:>4}  {printable(user['user_id'], one_line=True):<16} {user['score']:>8.3f} {user['probability']:>6.3f}")
     if result["nearest_articles"]:
         print("\nnearest articles")
         print(f"{'cosine':>6}  {'article':<16} {'subcategory':<20} title")
         for item in result["nearest_articles"]:
-            title = item["title"] if len(item["title"]) <= TITLE_WIDTH else item["title"][: TITLE_WIDTH - 3] + "..."
-            print(f"{item['similarity']:>6.3f}  {item['article_id']:<16} {item['subcategory']:<20} {title}")
+            article, subcategory, title = (printable(item[key], one_line=True) for key in ("article_id", "subcategory", "title"))
+            title = title if len(title) <= TITLE_WIDTH else title[: TITLE_WIDTH - 3] + "..."
+            print(f"{item['similarity']:>6.3f}  {article:<16} {subcategory:<20} {title}")
     return 0

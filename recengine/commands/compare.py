@@ -1,21 +1,21 @@
 """``compare``: train and evaluate a grid of fusions x temperatures (x losses x seeds) on one dataset.
 
-Prints the summary (mean and std over seeds per setting) as JSON; progress goes to stderr. Results are
-kept in the SQLite store (dataset name = the data folder's name) unless --no-store.
+Every cell is trained as a run of its own (saved under the workspace's runs/ and recorded in the store, so the
+best one can be loaded and made active), and the grid is recorded as a comparison naming the cells' run ids.
+Prints the comparison as JSON (its id, status, one row per cell with its run id, and the mean and std over
+seeds per setting); progress goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
-from recengine.commands.train import ProgressPrinter, add_model_options, config_from_args
+from recengine.commands.train import add_model_options, config_from_args
 from recengine.config import TrainConfig
 from recengine.errors import InputError
-from recengine.workspace import Workspace
 
 
 def _items(text: str, flag: str) -> list[str]:
@@ -60,55 +60,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _json_rows(frame) -> list[dict]:
-    """Records with NaN as null (JSON has no NaN)."""
-    return [
-        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
-        for row in frame.to_dict("records")
-    ]
-
-
 def run(args: argparse.Namespace) -> int:
-    from recengine.data.store import Store
-    from recengine.eval.compare import check_grid, grid_to_csv, run_grid, summarize_grid
+    from recengine.eval.compare import check_grid, grid_to_csv
 
     fusions = _items(args.fusion, "--fusion")
     temperatures = _numbers(args.temperature, "--temperature", float)
     losses = _items(args.loss, "--loss") if args.loss is not None else [TrainConfig().loss]
     seeds = _numbers(args.seeds, "--seeds", int)
     check_grid(fusions, temperatures, losses, seeds)
-    if args.no_store and args.store is not None:
-        raise InputError("--store and --no-store contradict each other")
     # The base config: every shared flag, with the grid's first point for the axes the grid replaces.
-    first = argparse.Namespace(**{**vars(args), "fusion": fusions[0], "temperature": temperatures[0],
-                                  "loss": losses[0], "seed": seeds[0]})
-    base = config_from_args(first)
+    base = config_from_args(args, fusion=fusions[0], temperature=temperatures[0], loss=losses[0], seed=seeds[0])
+    if args.no_store:
+        raise InputError("--no-store: every cell of a comparison is saved as a run and recorded in the store; "
+                         "give --store PATH to record it elsewhere")
+    if args.cache is not None:
+        raise InputError("--cache: a comparison uses the workspace's embedding cache ($RECENGINE_HOME/cache)")
+    import pandas as pd
 
-    store = None if args.no_store else Store(args.store or Workspace.default().store_path)
-    printer = ProgressPrinter(sys.stderr)  # the stream of now, not of import time (pytest swaps it)
-    current_cell = 0
+    from recengine.app import open_workspace
+    from recengine.app.experiments import compare_grid
+    from recengine.commands._experiment import PartPrinter
+    from recengine.data.store import Store
 
-    def progress(event) -> None:
-        nonlocal current_cell
-        if event.cell and event.cell != current_cell:
-            printer.close()
-            current_cell = event.cell
-            settings = ", ".join(f"{k} {v}" for k, v in event.settings.items())
-            print(f"[{event.cell}/{event.cells}] {settings}", file=sys.stderr)
-        printer(event.event)
-
+    workspace, store = open_workspace()
+    if args.store is not None:
+        store = Store(args.store)
+    grid = {"fusions": fusions, "temperatures": temperatures, "losses": losses, "seeds": seeds}
+    printer = PartPrinter()
     try:
-        frame = run_grid(
-            args.data, base, fusions=fusions, temperatures=temperatures, losses=losses, seeds=seeds,
-            cache=args.cache, store=store, dataset_name=args.data.resolve().name, progress=progress,
-        )
+        result = compare_grid(workspace, store, str(args.data), grid, base, progress=printer)
     finally:
         printer.close()
-        if store is not None:
-            store.close()
+        store.close()
     if args.csv is not None:
-        grid_to_csv(frame, args.csv)
-    if store is not None:
-        print(f"stored as comparison {frame.attrs['comparison_id']} in {store.path}", file=sys.stderr)
-    print(json.dumps(_json_rows(summarize_grid(frame)), indent=2))
+        grid_to_csv(pd.DataFrame(result["rows"]), args.csv)
+    print(f"stored as comparison {result['comparison_id']} in {store.path}; best cell: run {result['best_run_id']} "
+          f"(`recengine runs activate {result['best_run_id']}` makes it the active model)", file=sys.stderr)
+    print(json.dumps(result, indent=2))
     return 0

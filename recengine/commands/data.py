@@ -1,4 +1,6 @@
-"""``data check`` validates a MIND folder; ``data generate`` writes the synthetic world."""
+"""``data check`` validates a MIND folder; ``data generate`` writes the synthetic world; ``data import`` records a
+MIND folder in the workspace store; ``data list`` lists the store's datasets. A generated or imported dataset is
+seen by every face: the dashboard lists it on its next rerun."""
 
 from __future__ import annotations
 
@@ -50,20 +52,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     generate.add_argument("--out", type=Path, required=True, help="output folder")
     generate.add_argument("--force", action="store_true", help="replace the output folder if it exists")
+    generate.add_argument("--no-register", action="store_true",
+                          help="only write the folder; do not record it in the workspace store")
     generate.set_defaults(handler=run_generate)
+
+    imported = actions.add_parser(
+        "import",
+        help="record a MIND folder in the workspace store (read in place)",
+        description="Check a MIND folder and record its articles, users and clicks in the workspace store, so the "
+        "dashboard, `recommend` and `add-article` see it. The same data imported again is found, not copied.",
+    )
+    imported.add_argument("dir", type=Path, help="dataset folder")
+    imported.add_argument("--name", default=None, help="store name (default: the folder's name, made unique)")
+    imported.add_argument("--strict", action="store_true", help="fail on the first bad row instead of skipping it")
+    imported.set_defaults(handler=run_import)
+
+    listing = actions.add_parser("list", help="list the datasets in the workspace store")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=run_list)
 
 
 def run_check(args: argparse.Namespace) -> int:
     from recengine.data.mind import load_dataset
+    from recengine.textsafe import printable
 
     dataset = load_dataset(args.dir, strict=args.strict)
     summary = dataset.summary()
     for warning in summary["warnings"]:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning, one_line=True)}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    print(f"{dataset.root}: {', '.join(summary['splits'])}")
+    print(printable(f"{dataset.root}: {', '.join(summary['splits'])}", one_line=True))
     names = list(summary["splits"])
     print(f"{'':<36}" + "".join(f"{n:>12}" for n in names))
     for key, label in SUMMARY_ROWS:
@@ -85,7 +105,9 @@ def run_generate(args: argparse.Namespace) -> int:
     print(f"generating the {args.preset} preset (seed {args.seed}) into {out} ...", file=sys.stderr)
     started = time.perf_counter()
     meta = generate(args.preset, args.seed, out)
+    stored = None if args.no_register else _register(out)
     report = {
+        "dataset": stored,
         "out": str(out),
         "preset": meta["preset"],
         "seed": meta["seed"],
@@ -95,4 +117,40 @@ def run_generate(args: argparse.Namespace) -> int:
         "seconds": round(time.perf_counter() - started, 2),
     }
     print(json.dumps(report, indent=2))
+    return 0
+
+
+def _register(folder: Path) -> str:
+    """Record ``folder`` in the workspace store; returns its store name."""
+    from recengine.app import datasets, open_workspace
+
+    _, store = open_workspace()
+    with store:
+        return datasets.resolve(store, folder)["name"]
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from recengine.app import datasets, open_workspace
+
+    workspace, store = open_workspace()
+    with store:
+        record = datasets.import_folder(workspace, store, args.dir, args.name, strict=args.strict, anywhere=True)
+        print(json.dumps(store.dataset(record["dataset"]), indent=2, default=str))
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from recengine.app import open_workspace
+    from recengine.tables import datasets_table
+    from recengine.textsafe import printable
+
+    _, store = open_workspace()
+    with store:
+        table = datasets_table(store.datasets())
+    if args.json:
+        print(table.to_json(orient="records", indent=2))
+    elif table.empty:
+        print("no datasets yet: `recengine data generate` or `recengine data import` makes one")
+    else:
+        print(printable(table.drop(columns=["imported_at"]).to_string(index=False)))
     return 0

@@ -14,12 +14,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default="dev", help="split to evaluate (default: dev)")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random scorer (default: 0)")
+    parser.add_argument("--allow-dataset-change", action="store_true",
+                        help="use the data even if it differs from the data the run was trained on (its fingerprint "
+                        "in meta.json); without it such data is refused")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from recengine.train.api import evaluate_run
 
-    result = evaluate_run(args.run, args.data, split=args.split, cache=args.cache, seed=args.seed)
+    result = evaluate_run(args.run, args.data, split=args.split, cache=args.cache, seed=args.seed,
+                          allow_dataset_change=args.allow_dataset_change)
     print(json.dumps(result, indent=2))
     return 0

@@ -24,20 +24,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="articles recalled by the index before the model reranks them (default: 200)")
     parser.add_argument("--interest", default=None, help="interest text for a user with fewer than 3 clicks")
     parser.add_argument("--store", type=Path, default=None, help="store file (default: <home>/recengine.db)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="the run's dataset folder, when it moved (default: the folder the run records)")
+    parser.add_argument("--allow-dataset-change", action="store_true",
+                        help="use the data even if it differs from the data the run was trained on (its fingerprint "
+                        "in meta.json); without it such data is refused")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache folder")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from recengine.data.mind import load_dataset
     from recengine.data.store import Store
-    from recengine.serve.service import RecommenderService, check_request
+    from recengine.serve.checks import check_request
+    from recengine.serve.service import RecommenderService
+    from recengine.textsafe import printable
+    from recengine.train.runs import load_run
 
     # Checked before the run loads: a bad request fails fast and writes nothing.
     check_request(args.user, args.k, args.candidates)
     print(f"loading run {args.run} ...", file=sys.stderr)
     store = Store(args.store) if args.store is not None else Store.default()
-    service = RecommenderService(args.run, store, cache=args.cache)
+    store.check()  # a damaged or unopenable store fails before the run loads
+    data = load_dataset(args.data) if args.data is not None else None
+    loaded = load_run(args.run, dataset=data, cache=args.cache, allow_dataset_change=args.allow_dataset_change)
+    service = RecommenderService(loaded, store, cache=args.cache)
     items = service.recommend(args.user, args.k, candidates=args.candidates, interest_text=args.interest)
     if args.json:
         print(json.dumps(items, indent=2))
@@ -47,13 +59,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     source = items[0]["source"]
     basis = "popularity prior, no clicks yet" if source == "popularity" else "model"
-    print(f"user {args.user}: {len(items)} articles ({basis})")
+    print(f"user {printable(args.user, one_line=True)}: {len(items)} articles ({basis})")
     print(f"{'rank':>4}  {'article':<16} {'score':>8} {'prob':>6}  {'top view':<8}  {'subcategory':<20} title")
     for rank, item in enumerate(items, 1):
         probability = "-" if item["probability"] is None else f"{item['probability']:.3f}"
-        title = item["title"] if len(item["title"]) <= TITLE_WIDTH else item["title"][: TITLE_WIDTH - 3] + "..."
+        article, subcategory, title = (printable(item[key], one_line=True) for key in ("article_id", "subcategory", "title"))
+        title = title if len(title) <= TITLE_WIDTH else title[: TITLE_WIDTH - 3] + "..."
         print(
-            f"{rank:>4}  {item['article_id']:<16} {item['score']:>8.3f} {probability:>6}  "
-            f"{item['top_view'] or '-':<8}  {item['subcategory']:<20} {title}"
+            f"{rank:>4}  {article:<16} {item['score']:>8.3f} {probability:>6}  "
+            f"{item['top_view'] or '-':<8}  {subcategory:<20} {title}"
         )
     return 0

@@ -8,70 +8,56 @@ import sys
 from pathlib import Path
 
 from recengine import config as C
-from recengine.errors import InputError
-
-
-def _views(text: str) -> tuple[str, ...]:
-    views = tuple(v.strip() for v in text.split(",") if v.strip())
-    bad = [v for v in views if v not in C.VIEWS]
-    if bad or not views:
-        raise argparse.ArgumentTypeError(f"views must be a comma-separated subset of {','.join(C.VIEWS)}")
-    return views
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """Model and training flags shared by ``train`` and ``compare``."""
-    m, t = C.ModelConfig(), C.TrainConfig()
-    g = parser.add_argument_group("model")
-    g.add_argument("--views", type=_views, default=m.views, help=f"article views to use (default: {','.join(m.views)})")
-    g.add_argument("--fusion", choices=C.FUSIONS, default=m.fusion, help=f"how views are fused (default: {m.fusion})")
-    g.add_argument("--user-encoder", choices=C.USER_ENCODERS, default=m.user_encoder, help=f"default: {m.user_encoder}")
-    g.add_argument("--gnn", choices=C.GNNS, default=m.gnn, help=f"graph encoder (default: {m.gnn})")
-    g.add_argument("--embedder", choices=C.EMBEDDERS, default=m.embedder, help=f"text embedder (default: {m.embedder})")
-    g.add_argument("--text-fields", choices=C.TEXT_FIELDS, default=m.text_fields, help=f"default: {m.text_fields}")
-    g.add_argument("--scoring", choices=C.SCORINGS, default=m.scoring, help=f"cosine/temperature or raw dot (default: {m.scoring})")
-    g.add_argument("--temperature", type=float, default=m.temperature, help=f"cosine is divided by it (default: {m.temperature})")
-    g.add_argument("--dim", type=int, default=m.dim, help=f"vector width (default: {m.dim})")
-    g.add_argument("--max-history", type=int, default=m.max_history, help=f"clicks read per user (default: {m.max_history})")
-    g.add_argument("--id-dropout", type=float, default=m.id_dropout, help=f"default: {m.id_dropout}")
-    g.add_argument("--entity-dropout", type=float, default=m.entity_dropout,
-                   help=f"share of articles seen without entities in training (default: {m.entity_dropout})")
-    g.add_argument("--user-id-dim", type=int, default=m.user_id_dim,
-                   help=f"width of the user ID vector, 0 = none (default: {m.user_id_dim})")
-    g.add_argument("--new-article-id", choices=C.NEW_ARTICLE_ID, default=m.new_article_id,
-                   help=f"ID vector of unseen articles (default: {m.new_article_id})")
-    g.add_argument("--user-retrieval", type=int, default=m.user_retrieval,
-                   help="fuse the k most similar users' vectors into the user vector (0 = off)")
-    h = parser.add_argument_group("training")
-    h.add_argument("--loss", choices=C.LOSSES, default=t.loss, help=f"default: {t.loss}")
-    h.add_argument("--negatives", type=int, default=t.negatives, help=f"non-clicks per click (default: {t.negatives})")
-    h.add_argument("--epochs", type=int, default=t.epochs, help=f"default: {t.epochs}")
-    h.add_argument("--lr", type=float, default=t.lr, help=f"learning rate (default: {t.lr})")
-    h.add_argument("--batch-size", type=int, default=t.batch_size, help=f"default: {t.batch_size}")
-    h.add_argument("--schedule", choices=C.SCHEDULES, default=t.schedule, help=f"default: {t.schedule}")
-    h.add_argument("--patience", type=int, default=t.patience, help=f"early stopping patience (default: {t.patience})")
-    h.add_argument("--id-lr-scale", type=float, default=t.id_lr_scale,
-                   help=f"learning-rate factor for the ID tables (default: {t.id_lr_scale})")
-    h.add_argument("--seed", type=int, default=t.seed, help=f"default: {t.seed}")
-    h.add_argument("--device", default=t.device, help="auto, cpu or cuda[:N] (default: auto)")
-    h.add_argument("--bce-on-probabilities", action="store_true",
-                   help="with --loss bce: sigmoid then BCE, as seeds/001 did (saturates with --scoring dot)")
+    """One flag per configuration field, generated from the schema (``train``, ``compare``).
+
+    Values stay text here (default None = the field's default) and are converted and checked by
+    :func:`config_from_args`, so a bad value is one ``error:`` line with exit 2, not argparse's usage dump.
+    """
+    groups = {"model": parser.add_argument_group("model"), "train": parser.add_argument_group("training")}
+    defaults = {"model": C.ModelConfig(), "train": C.TrainConfig()}
+    for part, s in C.every_setting():
+        help_text = _help(s, getattr(defaults[part], s.name))
+        if s.kind == "bool":
+            groups[part].add_argument(s.flag, dest=s.name, action=argparse.BooleanOptionalAction, default=None,
+                                      help=help_text)
+        else:
+            groups[part].add_argument(s.flag, dest=s.name, default=None, metavar=_metavar(s), help=help_text)
 
 
-def config_from_args(args: argparse.Namespace) -> C.RunConfig:
-    model = C.ModelConfig(
-        views=args.views, dim=args.dim, fusion=args.fusion, user_encoder=args.user_encoder, gnn=args.gnn,
-        scoring=args.scoring, temperature=args.temperature, max_history=args.max_history, id_dropout=args.id_dropout,
-        entity_dropout=args.entity_dropout, user_id_dim=args.user_id_dim,
-        new_article_id=args.new_article_id, user_retrieval=args.user_retrieval, embedder=args.embedder,
-        text_fields=args.text_fields,
-    )
-    train = C.TrainConfig(
-        loss=args.loss, negatives=args.negatives, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-        schedule=args.schedule, patience=args.patience, seed=args.seed, device=args.device,
-        bce_on_probabilities=args.bce_on_probabilities, id_lr_scale=args.id_lr_scale,
-    )
-    return C.RunConfig(model.validate(), train.validate())
+def _help(s: C.Setting, default) -> str:
+    if s.kind == "bool":
+        text = f"{s.help} (default: {'on' if default else 'off'})"
+    elif s.kind == "choice":  # the metavar lists the choices
+        text = f"{s.help} (default: {default})"
+    else:
+        accepts = ("comma-separated, " if s.kind == "choices" else "") + s.describe()
+        text = f"{s.help}; {accepts} (default: {s.to_text(default)})"
+    return text.replace("%", "%%")  # argparse %-formats help
+
+
+def _metavar(s: C.Setting) -> str:
+    if s.kind == "choice":
+        return "{" + ",".join(s.choices) + "}"
+    return {"int": "N", "float": "X", "choices": "A,B", "text": "DEVICE"}[s.kind]
+
+
+def config_from_args(args: argparse.Namespace, **fixed) -> C.RunConfig:
+    """The validated config the flags describe; ``fixed`` gives values (not text) for flags a command replaces.
+
+    Raises InputError naming the flag; nothing is loaded before this passes.
+    """
+    parts: dict[str, dict] = {"model": {}, "train": {}}
+    for part, s in C.every_setting():
+        if s.name in fixed:
+            parts[part][s.name] = s.check(fixed[s.name], s.flag)
+            continue
+        given = getattr(args, s.name, None)
+        if given is not None:
+            parts[part][s.name] = given if s.kind == "bool" else s.parse(given)
+    return C.RunConfig(C.ModelConfig(**parts["model"]), C.TrainConfig(**parts["train"])).validate()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,6 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="run folder to write")
     parser.add_argument("--force", action="store_true", help="replace an existing run folder")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache folder (default: <home>/cache/embeddings)")
+    parser.add_argument("--background", action="store_true",
+                        help="run as a background job: print its id and return (see `recengine jobs`)")
     add_model_options(parser)
     parser.set_defaults(handler=run)
 
@@ -122,8 +110,9 @@ class ProgressPrinter:
 def summarize(metrics: dict | None) -> dict | None:
     if metrics is None:
         return None
-    keep = ("auc", "mrr", "ndcg@5", "ndcg@10")
-    pick = lambda m: None if m is None else {k: None if m[k] is None else round(m[k], 4) for k in keep}  # noqa: E731
+    from recengine.eval.metrics import METRICS
+
+    pick = lambda m: None if m is None else {k: None if m[k] is None else round(m[k], 4) for k in METRICS}  # noqa: E731
     return {
         "model": pick(metrics["model"]),
         "random": pick(metrics["random"]),
@@ -133,29 +122,36 @@ def summarize(metrics: dict | None) -> dict | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)  # before the heavy imports: a bad flag is refused at once
+    from recengine.app import open_workspace, runs
+    from recengine.commands import jobs
     from recengine.train import distributed
-    from recengine.train.api import train_run
 
-    config = config_from_args(args)
-    context = distributed.from_environment(config.train.device)
-    if args.out.exists() and not args.force and context.is_main:
-        raise InputError("run folder exists (use --force to replace it)", path=args.out)
+    if args.background:
+        return jobs.start_training(args, config)
+    workspace, store = open_workspace()
+    if distributed.from_environment(config.train.device).is_main:
+        jobs.say_estimate(store, args.data, config.train.epochs)
     printer = ProgressPrinter()
     try:
-        trained = train_run(args.data, config, out=args.out, cache=args.cache, progress=printer)
+        trained = runs.train(workspace, store, args.data, config, out=args.out, force=args.force, cache=args.cache,
+                             progress=printer)
     finally:
         printer.close()
-        distributed.shutdown(context)
-    if not context.is_main:
+        store.close()
+        distributed.shutdown(distributed.from_environment(config.train.device))
+    if trained["run_id"] is None:  # a distributed worker other than rank 0
         return 0
-    for warning in trained.meta["warnings"]:
+    result, meta = trained["result"], trained["meta"]
+    for warning in meta["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     print(json.dumps({
         "run": str(args.out),
-        "best_epoch": trained.result.best_epoch,
-        "stopped_early": trained.result.stopped_early,
-        "samples_seen": trained.result.samples_seen,
-        "seconds": trained.meta["train_seconds"],
-        "metrics": summarize(trained.metrics),
+        "run_id": trained["run_id"],
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "samples_seen": result.samples_seen,
+        "seconds": meta["train_seconds"],
+        "metrics": summarize(trained["metrics"]),
     }, indent=2))
     return 0

@@ -7,8 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from recengine.errors import InputError
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -16,19 +14,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="incremental update of a run with new MIND data",
         description=__doc__ + " The ID tables grow for unseen articles and users; the new rows are trained first "
         "(old rows stay bit-for-bit unchanged), then optionally everything at a decayed learning rate. The parent "
-        "run is never modified. The consumed input is archived so it is never consumed twice.",
+        "run is never modified. All or nothing: the new run and the archive entry (a copy of the input, so the "
+        "same rows are never consumed twice) appear together or not at all; an interrupted update is finished or "
+        "undone by the next one. Article ids the parent already holds with other content (title, category, "
+        "entities) are refused; user ids carry no content in MIND, so a known user id is the same reader. The "
+        "JSON output holds the new run's metrics and its parent's on the same evaluation data.",
     )
     parser.add_argument("--run", type=Path, required=True, help="parent run folder (left untouched)")
-    parser.add_argument("--new-data", type=Path, required=True, help="MIND folder with the new clicks (train/ or bare)")
-    parser.add_argument("--out", type=Path, required=True, help="new run folder to write")
+    parser.add_argument("--new-data", type=Path, required=True, help="MIND folder with the new clicks (train/ or "
+                        "bare); only regular files are archived: links, FIFOs and devices are refused, except an "
+                        "editor's dangling lock link .#NAME, which is skipped")
+    parser.add_argument("--out", type=Path, required=True, help="new run folder to write (never inside an input)")
+    parser.add_argument("--data", type=Path, default=None, help="the parent's dataset folder, when it moved "
+                        "(default: the folder the run records)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs training only the new rows (default: 2)")
     parser.add_argument("--full-epochs", type=int, default=0, help="then epochs training everything (default: 0)")
     parser.add_argument("--lr-decay", type=float, default=0.3, help="learning-rate factor for --full-epochs (default: 0.3)")
     parser.add_argument("--eval-data", type=Path, default=None, help="dataset whose dev split evaluates the update "
-                        "(default: the parent's dataset)")
+                        "and its parent (default: the parent's dataset)")
+    parser.add_argument("--allow-conflicts", action="store_true", help="accept new data whose article ids the "
+                        "parent holds with other content: those articles keep the parent's version (their new "
+                        "title, category and entities are skipped, their clicks are used); the JSON says how many")
     parser.add_argument("--archive", type=Path, default=None, help="archive folder (default: <home>/archive)")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache folder")
-    parser.add_argument("--force", action="store_true", help="replace an existing --out run folder")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out that is a run (or empty); "
+                        "any other folder is refused")
     parser.set_defaults(handler=run)
 
 
@@ -36,13 +46,12 @@ def run(args: argparse.Namespace) -> int:
     from recengine.commands.train import ProgressPrinter, summarize
     from recengine.train.incremental import AlreadyConsumedError, update_run
 
-    if args.out.exists() and not args.force:
-        raise InputError("run folder exists (use --force to replace it)", path=args.out)
     printer = ProgressPrinter()
     try:
         result = update_run(
             args.run, args.new_data, args.out, epochs=args.epochs, full_epochs=args.full_epochs,
-            lr_decay=args.lr_decay, eval_data=args.eval_data, archive=args.archive, cache=args.cache, progress=printer,
+            lr_decay=args.lr_decay, dataset=args.data, eval_data=args.eval_data, archive=args.archive,
+            cache=args.cache, allow_conflicts=args.allow_conflicts, force=args.force, progress=printer,
         )
     except AlreadyConsumedError as exc:
         print(f"nothing to do: {exc}", file=sys.stderr)
@@ -50,14 +59,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         printer.close()
+    update = result.meta["update"]
     print(json.dumps({
         "status": "updated",
         "run": str(result.path),
         "parent": result.meta["parent"],
         "new_articles": result.meta["new_articles"],
         "new_users": result.meta["new_users"],
+        "conflicting_articles_skipped": update["conflicting_articles_skipped"],
+        "archive_entry": update["archive_entry"],
         "samples_seen": result.meta["samples_seen"],
-        "seconds": result.meta["update"]["seconds"],
+        "seconds": update["seconds"],
         "metrics": summarize(result.metrics),
+        "parent_metrics": summarize(result.parent_metrics),
     }, indent=2))
     return 0

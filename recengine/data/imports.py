@@ -2,7 +2,9 @@
 unpack uploaded files.
 
 Every dataset is loaded and checked before anything is recorded, and the store import is one
-transaction, so a bad file leaves nothing behind: no folder, no store rows. Folders are read only from
+transaction, so a bad file leaves nothing behind: no folder, no store rows. The store knows a dataset by its
+content (:meth:`recengine.data.store.Store.dataset_for`): importing data it already holds, under any folder or
+name, is refused with the name it has. Folders are read only from
 the workspace's ``datasets/`` folder or from roots named in ``$RECENGINE_IMPORT_ROOTS`` (paths
 separated by ``os.pathsep``), so a form field cannot make the program read an arbitrary place on disk.
 """

@@ -7,11 +7,20 @@ as ``../shared/data/mind_sample`` reads too.
 
 Behaviours are held column-wise with integer codes (no Python object per click),
 so MIND-small's 230k impressions load in seconds.
+
+Files are read in blocks of READ_BLOCK_BYTES and each block is checked before the next is read, so memory
+holds one block's working copies plus the valid rows kept, whatever the file's size or content. Bad rows are
+skipped and counted (the first few messages kept), or raise under ``strict``; a file with more than
+MAX_BAD_RUN_LINES bad lines (or MAX_BAD_RUN_BYTES bytes of them) in a row is refused, so an endless or
+garbage input stops after a few blocks.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recengine import atomic
-from recengine.data.report import LoadReport
+from recengine.data.report import MAX_KEPT_PER_KIND, LoadReport
 from recengine.errors import InputError
 
 NEWS_FILE = "news.tsv"
@@ -42,13 +51,20 @@ NEWS_COLUMNS = (
     "title_entities",
     "abstract_entities",
 )
+NEWS_LAYOUT = f"MIND's news.tsv has {len(NEWS_COLUMNS)} ({', '.join(NEWS_COLUMNS)})"
 BEHAVIOR_COLUMNS = 5
+BEHAVIORS_LAYOUT = "MIND's behaviors.tsv has 5 (impression id, user id, time, history, impressions)"
 ENTITY_DIM = 100
 TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"
+ISO_TIME = re.compile(r"^\s*\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}|$)")
 # Real MIND lines stay under 20 kB; anything this long is corrupt input, not data.
 MAX_LINE_BYTES = 1 << 20
-# Files are read in blocks of this size, so an over-long line is measured, never held in memory.
-READ_BLOCK_BYTES = 16 << 20
+# Files are read and checked in blocks of this size, so an over-long line is measured, never held in memory.
+READ_BLOCK_BYTES = 4 << 20
+# Without --strict, bad lines are skipped; this many in a row (or this many bytes of them) refuse the file:
+# MIND files have none, and an endless or binary input must stop rather than be read to the end.
+MAX_BAD_RUN_LINES = 10_000
+MAX_BAD_RUN_BYTES = 256 << 20
 BOM = b"\xef\xbb\xbf"
 UNLABELED = -1
 
@@ -63,120 +79,283 @@ def _check_file(path: Path) -> None:
         raise InputError("is a directory where a file was expected", path=path)
 
 
+# How the message about a file with no valid rows describes each kind of skipped line.
+KIND_PHRASES = {
+    "line_too_long": "are too long",
+    "not_utf8": "are not UTF-8",
+    "blank_line": "are blank",
+    "wrong_columns": "have the wrong number of columns",
+    "bad_id": "have a bad news id",
+    "empty_title": "have an empty title",
+    "bad_entities": "have bad entity JSON",
+    "duplicate_id": "repeat an article id with other content",
+    "bad_impression_id": "have a bad impression id",
+    "duplicate_impression": "repeat an impression id",
+    "bad_user": "have a bad user id",
+    "bad_time": "have a bad time",
+    "no_candidates": "have no candidates",
+    "bad_label": "have bad candidate labels",
+    "bad_number": "have a value that is not a number",
+    "not_finite": "have NaN or Inf values",
+    "duplicate_entity": "repeat an entity id",
+}
+
+Message = Callable[[int], str]
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20:,} MiB" if n % (1 << 20) == 0 else f"{n:,} bytes"
+
+
 class _Problems:
-    """Problems of one file, flushed to the report in line order (so ``strict`` names the first bad line)."""
+    """Problems of one file, passed to the report block by block in line order (so ``strict`` names the first
+    bad line). Messages are made only for the few lines the report keeps; counts stay exact.
 
-    def __init__(self, path: Path, report: LoadReport):
-        self.path, self.report, self.items = path, report, []
+    Also tracks the run of consecutive bad lines (refused past MAX_BAD_RUN_LINES lines or MAX_BAD_RUN_BYTES
+    bytes) and each kind's first example, which the message about a file with no valid rows quotes.
+    """
 
-    def add(self, line: int, kind: str, message: str) -> None:
-        self.items.append((line, kind, message))
+    def __init__(self, path: Path, report: LoadReport, layout: str):
+        self.path, self.report, self.layout = path, report, layout
+        self.pending: list[tuple[str, np.ndarray, Message]] = []
+        self.counts: Counter[str] = Counter()
+        self.first: dict[str, tuple[int, str]] = {}
+        self.widths: set[int] = set()  # column counts of wrong-width lines: two kept at most (one width or several)
+        self.lines = 0
+        self.run_lines = self.run_bytes = 0
+
+    def add(self, kind: str, lines: np.ndarray, message: Message) -> None:
+        """``lines`` (ascending line numbers) have problem ``kind``; ``message(i)`` says it for ``lines[i]``."""
+        if len(lines):
+            self.pending.append((kind, np.asarray(lines, dtype=np.int64), message))
 
     def flush(self) -> None:
-        for line, kind, message in sorted(self.items, key=lambda item: item[0]):
+        """Pass the pending problems to the report in line order; under strict, raise the first."""
+        pending, self.pending = self.pending, []
+        if pending and self.report.strict:
+            _, lines, message = min(pending, key=lambda item: item[1][0])
+            raise InputError(message(0), path=self.path, line=int(lines[0]))
+        examples = []
+        for kind, lines, message in pending:
+            shown = min(len(lines), max(self.report.room(kind), int(kind not in self.first)))
+            kind_examples = [(int(lines[i]), kind, message(i)) for i in range(shown)]
+            if kind not in self.first:
+                self.first[kind] = (kind_examples[0][0], kind_examples[0][2])
+            self.counts[kind] += len(lines)
+            self.report.skip(kind, len(lines) - shown)
+            examples += kind_examples
+        for line, kind, message in sorted(examples, key=lambda item: item[0]):
             self.report.problem(kind, message, path=self.path, line=line)
-        self.items = []
 
+    def end_block(self, first: int, lengths: np.ndarray, bad: np.ndarray) -> None:
+        """After a block's lines (``first`` is the first one's number): flush, then refuse the file when its run
+        of bad lines has grown past the limit. ``bad`` marks the block's lines that were skipped."""
+        self.flush()
+        self.lines += len(bad)
+        positions = np.arange(len(bad))
+        last_good = np.maximum.accumulate(np.where(bad, -1, positions))
+        carried = last_good < 0  # still in the run that the previous block ended with
+        total = np.cumsum(lengths)
+        run_lines = positions - last_good + np.where(carried, self.run_lines, 0)
+        run_bytes = total - np.where(carried, -self.run_bytes, total[np.maximum(last_good, 0)])
+        over = (run_lines > MAX_BAD_RUN_LINES) | (run_bytes > MAX_BAD_RUN_BYTES)
+        if over.any():
+            at = int(np.argmax(over))
+            self.refuse_run(first + at - int(run_lines[at]) + 1, first + at)
+        self.run_lines, self.run_bytes = int(run_lines[-1]), int(run_bytes[-1])
 
-def _raw_lines(path: Path) -> tuple[list[bytes], np.ndarray]:
-    """The file's lines (without the line end; a leading byte-order mark dropped) and their lengths in bytes.
+    def check_long_line(self, number: int, size: int) -> None:
+        """Line ``number`` is ``size`` bytes so far and not ended: refuse it before it grows past the limit."""
+        if self.run_bytes + size > MAX_BAD_RUN_BYTES:
+            detail = f"line {number:,} is {size:,} bytes long so far and has not ended; {self.layout}"
+            self.refuse_run(number - self.run_lines, number, detail + (f"; {self.reasons()}" if self.counts else ""))
 
-    Read in blocks of READ_BLOCK_BYTES: a line that grows past MAX_LINE_BYTES across blocks is only measured,
-    and comes back as b"" with its true length, so a corrupt file with a gigabyte-long line costs a block of
-    memory, not the line (twice). Lines within one block come back whole; the caller checks their lengths.
-    """
-    lines: list[bytes] = []
-    measured: dict[int, int] = {}  # line index -> length, for lines dropped while they were being read
-    pending: list[bytes] = []  # the start of a line that continues into the next block
-    pending_size = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(READ_BLOCK_BYTES):
-            *complete, rest = block.split(b"\n")
-            if complete:
-                size = pending_size + len(complete[0])
-                if size > MAX_LINE_BYTES:
-                    measured[len(lines)] = size
-                    lines.append(b"")
-                else:
-                    lines.append(b"".join(pending) + complete[0] if pending else complete[0])
-                lines.extend(complete[1:])
-                pending, pending_size = [], 0
-            pending_size += len(rest)
-            if pending_size <= MAX_LINE_BYTES:
-                pending.append(rest)
-            else:
-                pending = []
-    if pending_size:
-        if pending_size > MAX_LINE_BYTES:
-            measured[len(lines)] = pending_size
-            lines.append(b"")
+    def refuse_run(self, start: int, end: int, detail: str | None = None) -> None:
+        span = f"line {start:,} is" if start == end else f"lines {start:,}-{end:,} are all"
+        raise InputError(
+            f"stopped reading at line {end:,}: {span} bad (the limit is {MAX_BAD_RUN_LINES:,} bad lines or "
+            f"{_size(MAX_BAD_RUN_BYTES)} in a row): {detail or self.reasons()}",
+            path=self.path,
+        )
+
+    def reasons(self) -> str:
+        """The most common problem with its first line and message, then the other kinds' counts and first lines."""
+        if not self.counts:
+            return "no rows"
+        # Most rows first; among equals, the kind met first.
+        (kind, count), *others = sorted(self.counts.items(), key=lambda item: (-item[1], self.first[item[0]][0]))
+        line, message = self.first[kind]
+        if kind == "wrong_columns" and len(self.widths) == 1 and count == self.lines:
+            text = f"the file has {next(iter(self.widths))} tab-separated columns (all {count:,} lines read), and {self.layout}"
         else:
-            lines.append(b"".join(pending))
-    if lines and lines[0].startswith(BOM):
-        lines[0] = lines[0][len(BOM) :]
-    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
-    for row, size in measured.items():
-        lengths[row] = size
-    return lines, lengths
+            text = f"{count:,} of {self.lines:,} lines {KIND_PHRASES.get(kind, kind)} (first at line {line:,}: {message})"
+        for kind, count in others[:3]:
+            text += f"; {count:,} {KIND_PHRASES.get(kind, kind)} (first at line {self.first[kind][0]:,})"
+        return text + ("; ..." if len(others) > 3 else "")
+
+    def no_valid_rows(self, what: str) -> None:
+        raise InputError(f"no valid {what}: {self.reasons()}", path=self.path)
 
 
-def _read_rows(
-    path: Path, report: LoadReport, n_columns: int, *, what: str = "", rstrip: bool = False
-) -> tuple[list[pa.Array], np.ndarray, _Problems]:
-    """Decode ``path`` as UTF-8 and split it into tab-separated columns.
+class _Block:
+    """A block's well-formed rows while a reader checks them: ``drop`` records a problem and skips the rows."""
 
-    Returns the columns of the well-formed rows (Arrow string arrays), their 1-based line numbers and the
-    file's problem list (undecodable, over-long, blank or wrong-width lines are already in it; the caller
-    adds its own and flushes). ``what`` describes the expected columns in messages; ``rstrip`` drops
-    trailing whitespace first. Row handling runs in Arrow kernels: no Python object per field.
+    def __init__(self, problems: _Problems, numbers: np.ndarray):
+        self.problems, self.numbers = problems, numbers
+        self.skipped = np.zeros(len(numbers), dtype=bool)
+
+    def drop(self, kind: str, rows: np.ndarray, describe: Callable[[int], str]) -> None:
+        """Skip ``rows`` (ascending positions in the block) as ``kind``; ``describe(row)`` says why (called
+        only for the few lines the report shows, after the block is checked)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self.problems.add(kind, self.numbers[rows], lambda i: describe(int(rows[i])))
+        self.skipped[rows] = True
+
+
+class _LineReader:
+    """One tab-separated file read in blocks of READ_BLOCK_BYTES: the well-formed rows of each block go to the
+    caller's ``take`` while the next block waits, so memory holds a block plus what ``take`` keeps.
+
+    ``take(columns, numbers)`` gets a block's well-formed rows (Arrow string columns and their 1-based line
+    numbers), records its own problems in ``self.problems`` and returns the mask of rows it skipped.
     """
-    _check_file(path)
-    raw_lines, lengths = _raw_lines(path)
-    if not (lengths > MAX_LINE_BYTES).any() and not any(line.strip() for line in raw_lines):
-        raise InputError("file is empty", path=path)
-    problems = _Problems(path, report)
-    for row in np.flatnonzero(lengths > MAX_LINE_BYTES):
-        problems.add(int(row) + 1, "line_too_long", f"line is {lengths[row]:,} bytes long; the limit is {MAX_LINE_BYTES:,}")
-        raw_lines[row] = b""
-    lines: list[str | None] = []
-    try:
-        lines = b"\n".join(raw_lines).decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        for number, raw in enumerate(raw_lines, start=1):
+
+    def __init__(self, path: Path, report: LoadReport, n_columns: int, layout: str, *, what: str = "",
+                 rstrip: bool = False):
+        _check_file(path)
+        self.path, self.n_columns, self.what, self.rstrip = path, n_columns, what, rstrip
+        self.problems = _Problems(path, report, layout)
+        self.has_content = False  # a non-blank line was seen: blank lines before it are held back until then
+        self.leading_blank = 0
+
+    def read(self, take: Callable[[list[pa.Array], np.ndarray], np.ndarray]) -> _Problems:
+        """Read the whole file through ``take``; returns the problems (to raise the no-valid-rows message)."""
+        for first, lines, lengths in self._blocks():
+            columns, numbers, bad = self._rows(first, lines, lengths)
+            del lines
+            if len(numbers):
+                bad[numbers - first] = take(columns, numbers)
+            del columns
+            self.problems.end_block(first, lengths, bad)
+        if not self.has_content:
+            raise InputError("file is empty", path=self.path)
+        return self.problems
+
+    def _blocks(self) -> Iterator[tuple[int, pa.Array, np.ndarray]]:
+        """(first line number, lines, their lengths in bytes) per block. Lines are an Arrow binary array without
+        line ends (no Python object per line); the file's byte-order mark is dropped. A line that grows past
+        MAX_LINE_BYTES across blocks is only measured and comes back as b"" with its true length; one that keeps
+        growing is refused (``check_long_line``)."""
+        number = 1
+        pending: list[bytes] = []  # the start of a line that continues into the next block
+        pending_size = 0
+        with open(self.path, "rb") as handle:
+            while block := handle.read(READ_BLOCK_BYTES):
+                end = block.rfind(b"\n")
+                if end >= 0:
+                    head = block.find(b"\n")
+                    long_row = pending_size + head if pending_size + head > MAX_LINE_BYTES else None
+                    # An over-long first line is left out; the empty line before the block's first "\n" stands for it.
+                    region = block[head:end] if long_row else b"".join([*pending, block[:end]])
+                    block, pending, pending_size = block[end + 1 :], [], 0
+                    lines, lengths = self._split(number, region, long_row)
+                    del region
+                    yield number, lines, lengths
+                    number += len(lines)
+                pending_size += len(block)
+                if pending_size <= MAX_LINE_BYTES:
+                    pending.append(block)
+                else:
+                    pending = []
+                    self.problems.check_long_line(number, pending_size)
+        if pending_size:
+            long_row = pending_size if pending_size > MAX_LINE_BYTES else None
+            yield number, *self._split(number, b"" if long_row else b"".join(pending), long_row)
+
+    @staticmethod
+    def _split(number: int, region: bytes, long_row: int | None) -> tuple[pa.Array, np.ndarray]:
+        """The lines of ``region`` (the block's, from line ``number``) and their lengths; the first one's is
+        ``long_row`` when that line was only measured."""
+        if number == 1 and region.startswith(BOM):
+            region = region[len(BOM) :]
+        lines = pc.list_flatten(pc.split_pattern(pa.array([region], pa.binary()), pattern=b"\n"))
+        lengths = pc.binary_length(lines).to_numpy(zero_copy_only=False).astype(np.int64)
+        if long_row is not None:
+            lengths[0] = long_row
+        return lines, lengths
+
+    def _rows(self, first: int, lines: pa.Array, lengths: np.ndarray) -> tuple[list[pa.Array], np.ndarray, np.ndarray]:
+        """A block's well-formed rows: their columns and line numbers, and the mask of the block's bad lines
+        (undecodable, over-long, blank or of the wrong width; already recorded as problems)."""
+        numbers = first + np.arange(len(lines))
+        too_long = lengths > MAX_LINE_BYTES
+        long_rows = np.flatnonzero(too_long)
+        self.problems.add("line_too_long", numbers[long_rows], lambda i: (
+            f"line is {lengths[long_rows[i]]:,} bytes long; the limit is {MAX_LINE_BYTES:,}"))
+        if len(long_rows):
+            lines = pc.if_else(pa.array(too_long), pa.scalar(b"", pa.binary()), lines)
+        array = self._decode(lines, numbers)
+        del lines
+        if self.rstrip:
+            array = pc.utf8_rtrim_whitespace(array)
+        elif pc.any(pc.ends_with(array, "\r")).as_py():
+            array = pc.replace_substring_regex(array, "\r$", "")
+        readable = ~(array.is_null().to_numpy(zero_copy_only=False) | too_long)
+        blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(array), ""), False).to_numpy(zero_copy_only=False)
+        blank &= readable
+        self._blank_lines(numbers, blank)
+        parts = pc.split_pattern(array, "\t")
+        del array
+        widths = pc.fill_null(pc.list_value_length(parts), 0).to_numpy(zero_copy_only=False)
+        wrong = np.flatnonzero(readable & ~blank & (widths != self.n_columns))
+        self.problems.add("wrong_columns", numbers[wrong], lambda i: (
+            f"expected {self.n_columns} tab-separated columns{self.what}, found {widths[wrong[i]]}"))
+        if len(self.problems.widths) < 2:
+            self.problems.widths.update(np.unique(widths[wrong][:1000]).tolist()[:2])
+        keep = readable & ~blank
+        keep[wrong] = False
+        parts = parts.filter(pa.array(keep))
+        return [pc.list_element(parts, i) for i in range(self.n_columns)], numbers[keep], ~keep
+
+    def _decode(self, lines: pa.Array, numbers: np.ndarray) -> pa.Array:
+        """The lines as an Arrow string array; a line that is not UTF-8 is null (and a problem)."""
+        try:
+            return lines.cast(pa.string())
+        except pa.ArrowInvalid:
+            pass
+        texts: list[str | None] = []
+        bad: list[int] = []
+        reasons: list[str] = []
+        for row, raw in enumerate(lines.to_pylist()):
             try:
-                lines.append(raw.decode("utf-8"))
+                texts.append(raw.decode("utf-8"))
             except UnicodeDecodeError as exc:
-                problems.add(number, "not_utf8", f"bytes that are not UTF-8 (0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)")
-                lines.append(None)
-    del raw_lines
-    array = pa.array(lines, type=pa.string())
-    del lines
-    if rstrip:
-        array = pc.utf8_rtrim_whitespace(array)
-    elif pc.any(pc.ends_with(array, "\r")).as_py():
-        array = pc.replace_substring_regex(array, "\r$", "")
-    numbers = np.arange(1, len(array) + 1)
-    readable = ~(array.is_null().to_numpy(zero_copy_only=False) | (lengths > MAX_LINE_BYTES))
-    blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(array), ""), False).to_numpy(zero_copy_only=False)
-    for row in np.flatnonzero(blank & readable):
-        problems.add(int(row) + 1, "blank_line", "blank line")
-    parts = pc.split_pattern(array, "\t")
-    widths = pc.fill_null(pc.list_value_length(parts), 0).to_numpy(zero_copy_only=False)
-    wrong = readable & ~blank & (widths != n_columns)
-    for row in np.flatnonzero(wrong):
-        problems.add(int(row) + 1, "wrong_columns", f"expected {n_columns} tab-separated columns{what}, found {widths[row]}")
-    keep = readable & ~blank & ~wrong
-    if not keep.any():
-        problems.flush()
-        raise InputError("no readable rows", path=path)
-    parts = parts.filter(pa.array(keep))
-    columns = [pc.list_element(parts, i) for i in range(n_columns)]
-    return columns, numbers[keep], problems
+                texts.append(None)
+                if len(reasons) < MAX_KEPT_PER_KIND:  # messages for the few the report keeps; all are counted
+                    reasons.append(f"bytes that are not UTF-8 (0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)")
+                bad.append(row)
+        self.problems.add("not_utf8", numbers[bad], reasons.__getitem__)
+        return pa.array(texts, type=pa.string())
+
+    def _blank_lines(self, numbers: np.ndarray, blank: np.ndarray) -> None:
+        """Record blank lines, except that those before the file's first non-blank line wait for it: a file of
+        blank lines only is "empty", not a blank-line problem."""
+        if not self.has_content:
+            if blank.all():
+                self.leading_blank += len(blank)
+                return
+            self.has_content = True
+            self.problems.add("blank_line", np.arange(1, self.leading_blank + 1), lambda i: "blank line")
+        self.problems.add("blank_line", numbers[blank], lambda i: "blank line")
 
 
 def _strings(column: pa.Array) -> np.ndarray:
     """An Arrow string column as a numpy object array."""
     return column.to_numpy(zero_copy_only=False).astype(object, copy=False)
+
+
+def _concat(parts: list[pa.Array], kind: pa.DataType = pa.string()) -> pa.Array:
+    return pa.concat_arrays(parts) if parts else pa.array([], type=kind)
 
 
 def _split_tokens(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
@@ -277,72 +456,95 @@ class News:
         )
 
 
-def read_news(path: str | Path, report: LoadReport | None = None) -> News:
-    """Read a MIND ``news.tsv``; bad rows are skipped and counted in ``report`` (or raise when strict)."""
-    path = Path(path)
-    report = report or LoadReport()
-    columns, numbers, problems = _read_rows(path, report, len(NEWS_COLUMNS))
-    values = {name: _strings(col) for name, col in zip(NEWS_COLUMNS, columns)}
-    ids = values["news_id"]
-    ok = pc.match_substring_regex(columns[0], r"^\S+$").to_numpy(zero_copy_only=False)
-    for row in np.flatnonzero(~ok):
-        problems.add(numbers[row], "bad_id", f"bad news id {ids[row]!r}")
-    empty_title = pc.equal(pc.utf8_trim_whitespace(columns[3]), "").to_numpy(zero_copy_only=False) & ok
-    for row in np.flatnonzero(empty_title):
-        problems.add(numbers[row], "empty_title", f"article {ids[row]} has an empty title")
-    ok &= ~empty_title
+class _NewsRows:
+    """read_news's check of each block: keeps the valid articles, each id once (the first version)."""
 
-    # Entity columns repeat a lot ("[]" above all): parse each distinct string once.
-    parsed: dict[str, list[dict] | str] = {}
-    entities: list[tuple[str, ...]] = []
-    labels: dict[str, str] = {}
-    for row, (title_raw, abstract_raw) in enumerate(zip(values["title_entities"], values["abstract_entities"])):
-        if not ok[row]:
-            entities.append(())
-            continue
-        items: list[dict] = []
-        for raw in (title_raw, abstract_raw):
-            if raw not in parsed:
-                try:
-                    parsed[raw] = parse_entities(raw)
-                except ValueError as exc:
-                    parsed[raw] = str(exc)
-            result = parsed[raw]
-            if isinstance(result, str):
-                problems.add(numbers[row], "bad_entities", f"article {ids[row]}: {result}")
-                ok[row] = False
-                break
-            items.extend(result)
-        ids_in_row: dict[str, None] = {}
+    def __init__(self, problems: _Problems):
+        self.problems = problems
+        self.kept: list[np.ndarray] = []  # per block: (rows, 8) object array of the valid rows
+        self.where: dict[str, tuple[int, int, int]] = {}  # news_id -> (block, row in it, line) of its kept row
+        self.entities: list[tuple[str, ...]] = []
+        self.labels: dict[str, str] = {}
+
+    def take(self, columns: list[pa.Array], numbers: np.ndarray) -> np.ndarray:
+        block = _Block(self.problems, numbers)
+        values = np.stack([_strings(column) for column in columns], axis=1)
+        ids = values[:, 0]
+        bad_id = ~pc.match_substring_regex(columns[0], r"^\S+$").to_numpy(zero_copy_only=False)
+        block.drop("bad_id", np.flatnonzero(bad_id), lambda row: f"bad news id {ids[row]!r}")
+        empty = pc.equal(pc.utf8_trim_whitespace(columns[3]), "").to_numpy(zero_copy_only=False) & ~block.skipped
+        block.drop("empty_title", np.flatnonzero(empty), lambda row: f"article {ids[row]} has an empty title")
+        entities = self._entities(block, values)
+        rows = self._first_versions(block, values)
+        self.kept.append(values[rows])
+        self.entities += [entities[row] for row in rows]
+        return block.skipped
+
+    def _entities(self, block: _Block, values: np.ndarray) -> dict[int, tuple[str, ...]]:
+        """Each valid row's WikidataIds (title's first, each once); rows with malformed entity JSON are dropped."""
+        parsed: dict[str, list[dict] | str] = {}  # entity columns repeat a lot ("[]" above all): parse each once
+        entities: dict[int, tuple[str, ...]] = {}
+        reasons: dict[int, str] = {}
+        for row in np.flatnonzero(~block.skipped):
+            items: list[dict] = []
+            for raw in values[row, 6:8]:
+                if raw not in parsed:
+                    try:
+                        parsed[raw] = parse_entities(raw)
+                    except ValueError as exc:
+                        parsed[raw] = str(exc)
+                if isinstance(parsed[raw], str):
+                    reasons[row] = parsed[raw]
+                    break
+                items.extend(parsed[raw])
+            else:
+                entities[row] = self._entity_ids(items)
+        ids = values[:, 0]
+        block.drop("bad_entities", sorted(reasons), lambda row: f"article {ids[row]}: {reasons[row]}")
+        return entities
+
+    def _entity_ids(self, items: list[dict]) -> tuple[str, ...]:
+        ids: dict[str, None] = {}
         for item in items:
-            wid = item["WikidataId"]
-            ids_in_row[wid] = None
+            ids[item["WikidataId"]] = None
             label = item.get("Label")
             if isinstance(label, str) and label:
-                labels.setdefault(wid, label)
-        entities.append(tuple(ids_in_row))
+                self.labels.setdefault(item["WikidataId"], label)
+        return tuple(ids)
 
-    frame = pd.DataFrame({name: values[name] for name in NEWS_COLUMNS}, dtype=object)
-    # Only among valid rows: a valid row must not be dropped as a repeat of an invalid (skipped) one.
-    duplicated = frame["news_id"].where(ok).duplicated().to_numpy() & ok
-    if duplicated.any():
-        first_row = {}
-        for row in np.flatnonzero(ok):
-            first_row.setdefault(ids[row], row)
-        for row in np.flatnonzero(duplicated):
-            first = first_row[ids[row]]
-            if first != row and not frame.iloc[row].equals(frame.iloc[first]):
-                problems.add(
-                    numbers[row],
-                    "duplicate_id",
-                    f"article {ids[row]} appears again with different content (first at line {numbers[first]})",
-                )
-        ok &= ~duplicated
-    problems.flush()
-    if not ok.any():
-        raise InputError("no valid article rows", path=path)
-    keep = np.flatnonzero(ok)
-    return News(frame.iloc[keep].reset_index(drop=True), [entities[i] for i in keep], labels)
+    def _first_versions(self, block: _Block, values: np.ndarray) -> list[int]:
+        """The valid rows whose id is new; a repeat with the same content is merged silently, one with other
+        content is a problem. Only valid rows count: a valid row is never dropped as a repeat of a skipped one."""
+        rows: list[int] = []
+        differs: dict[int, int] = {}  # row -> line of the version kept
+        for row in np.flatnonzero(~block.skipped):
+            news_id = values[row, 0]
+            if news_id not in self.where:
+                self.where[news_id] = (len(self.kept), len(rows), int(block.numbers[row]))
+                rows.append(row)
+                continue
+            index, position, line = self.where[news_id]
+            first = values[rows[position]] if index == len(self.kept) else self.kept[index][position]
+            if tuple(first) != tuple(values[row]):
+                differs[row] = line
+        ids = values[:, 0]
+        block.drop("duplicate_id", sorted(differs), lambda row: (
+            f"article {ids[row]} appears again with different content (first at line {differs[row]})"))
+        return rows
+
+    def news(self) -> News:
+        frame = pd.DataFrame(np.concatenate(self.kept), columns=list(NEWS_COLUMNS), dtype=object)
+        return News(frame, self.entities, self.labels)
+
+
+def read_news(path: str | Path, report: LoadReport | None = None) -> News:
+    """Read a MIND ``news.tsv``; bad rows are skipped and counted in ``report`` (or raise when strict)."""
+    reader = _LineReader(Path(path), report or LoadReport(), len(NEWS_COLUMNS), NEWS_LAYOUT)
+    rows = _NewsRows(reader.problems)
+    problems = reader.read(rows.take)
+    if not rows.entities:
+        problems.no_valid_rows("article rows")
+    return rows.news()
 
 
 def write_news(path: str | Path, news: News) -> None:
@@ -513,92 +715,122 @@ def _label_problem(token: str) -> str | None:
     return None
 
 
+def _time_problem(value: str) -> str:
+    """Why a time string is not MIND's; ISO 8601 (which some exports write) is named as such."""
+    if ISO_TIME.match(value):
+        return f"bad time {value!r}: ISO 8601, not MIND's 'M/D/YYYY h:mm:ss AM' (like '11/12/2019 2:14:46 PM')"
+    return f"bad time {value!r} (expected like '11/12/2019 2:14:46 PM')"
+
+
+class _BehaviorRows:
+    """read_behaviors's check of each block: keeps the valid impressions' columns.
+
+    Whether the file is labeled (``N1-0`` items) is decided by the first block with a valid impression; an
+    impression id may appear once (later valid rows with it are skipped).
+    """
+
+    def __init__(self, problems: _Problems):
+        self.problems = problems
+        self.labeled: bool | None = None
+        self.seen_ids = np.zeros(0, dtype=np.int64)  # sorted ids of the kept impressions
+        self.seen_lines = np.zeros(0, dtype=np.int64)  # their line numbers, in the same order
+        self.parts: dict[str, list] = {"ids": [], "users": [], "times": [], "history": [], "items": []}
+
+    def take(self, columns: list[pa.Array], numbers: np.ndarray) -> np.ndarray:
+        imp_col, user_col, time_col, history_col, items_col = columns
+        block = _Block(self.problems, numbers)
+        bad_id = ~pc.match_substring_regex(imp_col, r"^[0-9]{1,18}$").to_numpy(zero_copy_only=False)
+        block.drop("bad_impression_id", np.flatnonzero(bad_id),
+                   lambda row: f"impression id {imp_col[row].as_py()!r} is not a whole number")
+        ids = np.zeros(len(numbers), dtype=np.int64)
+        ids[~bad_id] = pc.cast(imp_col.filter(pa.array(~bad_id)), pa.int64()).to_numpy()
+        bad_user = ~pc.match_substring_regex(user_col, r"^\S+$").to_numpy(zero_copy_only=False) & ~block.skipped
+        block.drop("bad_user", np.flatnonzero(bad_user), lambda row: f"bad user id {user_col[row].as_py()!r}")
+        times = pc.strptime(time_col, format=TIME_FORMAT, unit="s", error_is_null=True)
+        bad_time = times.is_null().to_numpy(zero_copy_only=False) & ~block.skipped
+        block.drop("bad_time", np.flatnonzero(bad_time), lambda row: _time_problem(time_col[row].as_py()))
+        self._check_items(block, items_col)
+        self._check_repeats(block, ids)
+        keep = pa.array(~block.skipped)
+        for name, column in (("users", user_col), ("times", times), ("history", history_col), ("items", items_col)):
+            self.parts[name].append(column.filter(keep))
+        self.parts["ids"].append(ids[~block.skipped])
+        return block.skipped
+
+    def _check_items(self, block: _Block, items_col: pa.Array) -> None:
+        """Skip impressions without candidates, and those whose labels are malformed or (un)labeled unlike the file."""
+        n = len(block.numbers)
+        candidate_ptr, tokens = _split_tokens(items_col)
+        counts = np.diff(candidate_ptr)
+        token_rows = np.repeat(np.arange(n), counts)
+        labeled_token = pc.match_substring_regex(tokens, r"^\S+-[01]$").to_numpy(zero_copy_only=False)
+        dashed_token = pc.match_substring(tokens, "-").to_numpy(zero_copy_only=False)
+        labeled_rows = np.bincount(token_rows, weights=labeled_token, minlength=n).astype(np.int64)
+        dashed_rows = np.bincount(token_rows, weights=dashed_token, minlength=n).astype(np.int64)
+        ok = ~block.skipped
+        labeled = self.labeled if self.labeled is not None else bool(labeled_rows[ok].sum())
+        if self.labeled is None and (ok & (counts > 0)).any():
+            self.labeled = labeled
+        block.drop("no_candidates", np.flatnonzero(ok & (counts == 0)), lambda row: "impression has no candidate articles")
+        mixed = ok & (counts > 0) & ((labeled_rows != counts) if labeled else (dashed_rows > 0))
+
+        def reason(row: int) -> str:
+            found = next(filter(None, map(_label_problem, tokens[candidate_ptr[row] : candidate_ptr[row + 1]].to_pylist())), None)
+            return found or ("impression items lack labels (-0/-1) that the rest of the file has" if labeled
+                             else "impression items have labels that the rest of the file lacks")
+
+        block.drop("bad_label", np.flatnonzero(mixed), reason)
+
+    def _check_repeats(self, block: _Block, ids: np.ndarray) -> None:
+        """Skip valid rows whose impression id a kept row already has; then remember this block's kept ids."""
+        valid = np.flatnonzero(~block.skipped)
+        new = ids[valid]
+        at = np.minimum(np.searchsorted(self.seen_ids, new), max(len(self.seen_ids) - 1, 0))
+        earlier = self.seen_ids[at] == new if len(self.seen_ids) else np.zeros(len(new), dtype=bool)
+        repeated = valid[earlier | pd.Series(new).duplicated().to_numpy()]
+        # Messages are made after this block's ids are remembered, so the first line is always found there.
+        block.drop("duplicate_impression", repeated, lambda row: (
+            f"impression id {ids[row]} repeats (first at line {self.seen_lines[np.searchsorted(self.seen_ids, ids[row])]})"))
+        kept = np.flatnonzero(~block.skipped)
+        order = np.argsort(ids[kept], kind="stable")
+        at = np.searchsorted(self.seen_ids, ids[kept][order])
+        self.seen_ids = np.insert(self.seen_ids, at, ids[kept][order])
+        self.seen_lines = np.insert(self.seen_lines, at, block.numbers[kept][order])
+
+    def behaviors(self) -> Behaviors:
+        users = pc.dictionary_encode(_concat(self.parts["users"]))
+        candidate_ptr, tokens = _split_tokens(_concat(self.parts["items"]))
+        if self.labeled:
+            candidate_tokens = pc.utf8_slice_codeunits(tokens, 0, -2)
+            labels = pc.equal(pc.utf8_slice_codeunits(tokens, -1), "1").to_numpy(zero_copy_only=False).astype(np.int8)
+        else:
+            candidate_tokens = tokens
+            labels = np.full(len(tokens), UNLABELED, dtype=np.int8)
+        history_ptr, history_tokens = _split_tokens(_concat(self.parts["history"]))
+        encoded = pc.dictionary_encode(pa.concat_arrays([history_tokens, candidate_tokens]))
+        codes = encoded.indices.to_numpy().astype(np.int32)
+        return Behaviors(
+            impression_ids=np.concatenate(self.parts["ids"]),
+            user_index=users.indices.to_numpy().astype(np.int32),
+            users=_strings(users.dictionary),
+            times=_concat(self.parts["times"], pa.timestamp("s")).to_numpy(zero_copy_only=False).astype("datetime64[s]"),
+            history_ptr=history_ptr,
+            history=codes[: len(history_tokens)],
+            candidate_ptr=candidate_ptr,
+            candidates=codes[len(history_tokens) :],
+            labels=labels,
+            articles=_strings(encoded.dictionary),
+        )
+
+
 def read_behaviors(path: str | Path, report: LoadReport | None = None) -> Behaviors:
     """Read a MIND ``behaviors.tsv``; bad rows are skipped and counted in ``report`` (or raise when strict)."""
-    path = Path(path)
-    report = report or LoadReport()
-    (imp_col, user_col, time_col, history_col, items_col), numbers, problems = _read_rows(path, report, BEHAVIOR_COLUMNS)
-    n = len(numbers)
-
-    ok = pc.match_substring_regex(imp_col, r"^[0-9]{1,18}$").to_numpy(zero_copy_only=False)
-    for row in np.flatnonzero(~ok):
-        problems.add(numbers[row], "bad_impression_id", f"impression id {imp_col[row].as_py()!r} is not a whole number")
-    impression_ids = np.zeros(n, dtype=np.int64)
-    impression_ids[ok] = pc.cast(imp_col.filter(pa.array(ok)), pa.int64()).to_numpy()
-    repeated = pd.Series(np.where(ok, impression_ids, -1 - np.arange(n))).duplicated().to_numpy()
-    if repeated.any():
-        first_line = {}
-        for row in np.flatnonzero(ok):
-            first_line.setdefault(impression_ids[row], numbers[row])
-        for row in np.flatnonzero(repeated):
-            problems.add(
-                numbers[row],
-                "duplicate_impression",
-                f"impression id {impression_ids[row]} repeats (first at line {first_line[impression_ids[row]]})",
-            )
-        ok &= ~repeated
-
-    bad_user = ~pc.match_substring_regex(user_col, r"^\S+$").to_numpy(zero_copy_only=False) & ok
-    for row in np.flatnonzero(bad_user):
-        problems.add(numbers[row], "bad_user", f"bad user id {user_col[row].as_py()!r}")
-    ok &= ~bad_user
-
-    times = pc.strptime(time_col, format=TIME_FORMAT, unit="s", error_is_null=True)
-    bad_time = times.is_null().to_numpy(zero_copy_only=False) & ok
-    for row in np.flatnonzero(bad_time):
-        problems.add(numbers[row], "bad_time", f"bad time {time_col[row].as_py()!r} (expected like '11/12/2019 2:14:46 PM')")
-    ok &= ~bad_time
-
-    candidate_ptr, tokens = _split_tokens(items_col)
-    counts = np.diff(candidate_ptr)
-    token_rows = np.repeat(np.arange(n), counts)
-    labeled_token = pc.match_substring_regex(tokens, r"^\S+-[01]$").to_numpy(zero_copy_only=False)
-    dashed_token = pc.match_substring(tokens, "-").to_numpy(zero_copy_only=False)
-    labeled_rows = np.bincount(token_rows, weights=labeled_token, minlength=n).astype(np.int64)
-    dashed_rows = np.bincount(token_rows, weights=dashed_token, minlength=n).astype(np.int64)
-    labeled_file = bool(labeled_rows[ok].sum())
-    bad_items = ok & ((counts == 0) | ((labeled_rows != counts) if labeled_file else (dashed_rows > 0)))
-    for row in np.flatnonzero(bad_items):
-        row_tokens = tokens[candidate_ptr[row] : candidate_ptr[row + 1]].to_pylist()
-        if not row_tokens:
-            problems.add(numbers[row], "no_candidates", "impression has no candidate articles")
-            continue
-        reason = next((r for r in map(_label_problem, row_tokens) if r), None)
-        if reason is None:
-            reason = "impression items lack labels (-0/-1) that the rest of the file has" if labeled_file else (
-                "impression items have labels that the rest of the file lacks")
-        problems.add(numbers[row], "bad_label", reason)
-    ok &= ~bad_items
-    problems.flush()
-    if not ok.any():
-        raise InputError("no valid impression rows", path=path)
-
-    rows = np.flatnonzero(ok)
-    candidate_ptr, candidate_index = gather_ranges(candidate_ptr, rows)
-    tokens = tokens.take(pa.array(candidate_index))
-    if labeled_file:
-        candidate_tokens = pc.utf8_slice_codeunits(tokens, 0, -2)
-        labels = pc.equal(pc.utf8_slice_codeunits(tokens, -1), "1").to_numpy(zero_copy_only=False).astype(np.int8)
-    else:
-        candidate_tokens = tokens
-        labels = np.full(len(tokens), UNLABELED, dtype=np.int8)
-    kept = pa.array(ok)
-    history_ptr, history_tokens = _split_tokens(history_col.filter(kept))
-    encoded = pc.dictionary_encode(pa.concat_arrays([history_tokens, candidate_tokens]))
-    codes = encoded.indices.to_numpy().astype(np.int32)
-    users = pc.dictionary_encode(user_col.filter(kept))
-    return Behaviors(
-        impression_ids=impression_ids[rows],
-        user_index=users.indices.to_numpy().astype(np.int32),
-        users=_strings(users.dictionary),
-        times=times.filter(kept).to_numpy(zero_copy_only=False).astype("datetime64[s]"),
-        history_ptr=history_ptr,
-        history=codes[: len(history_tokens)],
-        candidate_ptr=candidate_ptr,
-        candidates=codes[len(history_tokens) :],
-        labels=labels,
-        articles=_strings(encoded.dictionary),
-    )
+    reader = _LineReader(Path(path), report or LoadReport(), BEHAVIOR_COLUMNS, BEHAVIORS_LAYOUT)
+    rows = _BehaviorRows(reader.problems)
+    problems = reader.read(rows.take)
+    if not len(rows.seen_ids):
+        problems.no_valid_rows("impression rows")
+    return rows.behaviors()
 
 
 def write_behaviors(path: str | Path, behaviors: Behaviors) -> None:
@@ -651,37 +883,61 @@ class EntityVectors:
         return cls(ids, np.concatenate(rows).astype(np.float32, copy=False))
 
 
+class _VectorRows:
+    """read_entity_vectors's check of each block: keeps the valid vectors, each entity once."""
+
+    def __init__(self, problems: _Problems, dim: int):
+        self.problems, self.dim = problems, dim
+        self.ids: list[str] = []
+        self.seen: set[str] = set()
+        self.matrices: list[np.ndarray] = []
+
+    def take(self, columns: list[pa.Array], numbers: np.ndarray) -> np.ndarray:
+        block = _Block(self.problems, numbers)
+        ids = _strings(pc.utf8_trim_whitespace(columns[0]))
+        matrix, bad_number = self._numbers(columns[1:])
+        block.drop("bad_number", np.flatnonzero(bad_number), lambda row: f"entity {ids[row]}: a value is not a number")
+        not_finite = ~np.isfinite(matrix).all(axis=1) & ~block.skipped
+        block.drop("not_finite", np.flatnonzero(not_finite), lambda row: f"entity {ids[row]}: vector contains NaN or Inf")
+        repeated = []
+        for row in np.flatnonzero(~block.skipped):  # only among valid rows
+            if ids[row] in self.seen:
+                repeated.append(row)
+            self.seen.add(ids[row])
+        block.drop("duplicate_entity", repeated, lambda row: f"entity {ids[row]} appears twice")
+        keep = ~block.skipped
+        self.ids += ids[keep].tolist()
+        self.matrices.append(matrix[keep].astype(np.float32))
+        return block.skipped
+
+    def _numbers(self, columns: list[pa.Array]) -> tuple[np.ndarray, np.ndarray]:
+        """The values as a (rows, dim) matrix, and the mask of rows with a value that is not a number."""
+        try:
+            matrix = np.stack([pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False) for col in columns], axis=1)
+            return matrix, np.zeros(len(matrix), dtype=bool)
+        except (pa.ArrowInvalid, ValueError):
+            pass
+        rows = list(zip(*(column.to_pylist() for column in columns)))
+        matrix = np.zeros((len(rows), self.dim))
+        bad = np.zeros(len(rows), dtype=bool)
+        for row, texts in enumerate(rows):
+            try:
+                matrix[row] = [float(text) for text in texts]
+            except ValueError:
+                bad[row] = True
+        return matrix, bad
+
+
 def read_entity_vectors(path: str | Path, report: LoadReport | None = None, dim: int = ENTITY_DIM) -> EntityVectors:
     """Read ``entity_embedding.vec`` (WikidataId, then ``dim`` tab-separated floats per line)."""
-    path = Path(path)
-    report = report or LoadReport()
     # Published files may end lines with a tab: trailing whitespace is not a column.
-    columns, numbers, problems = _read_rows(path, report, dim + 1, what=f" (an entity id and {dim} values)", rstrip=True)
-    ids = _strings(pc.utf8_trim_whitespace(columns[0]))
-    try:
-        matrix = np.stack([pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False) for col in columns[1:]], axis=1)
-        number_ok = np.ones(len(ids), dtype=bool)
-    except (pa.ArrowInvalid, ValueError):
-        matrix = np.zeros((len(ids), dim))
-        number_ok = np.zeros(len(ids), dtype=bool)
-        for row in range(len(ids)):
-            try:
-                matrix[row] = [float(col[row].as_py()) for col in columns[1:]]
-                number_ok[row] = True
-            except ValueError:
-                problems.add(numbers[row], "bad_number", f"entity {ids[row]}: a value is not a number")
-    finite = np.isfinite(matrix).all(axis=1)
-    for row in np.flatnonzero(number_ok & ~finite):
-        problems.add(numbers[row], "not_finite", f"entity {ids[row]}: vector contains NaN or Inf")
-    ok = number_ok & finite
-    repeated = pd.Series(ids).duplicated().to_numpy() & ok
-    for row in np.flatnonzero(repeated):
-        problems.add(numbers[row], "duplicate_entity", f"entity {ids[row]} appears twice")
-    ok &= ~repeated
-    problems.flush()
-    if not ok.any():
-        raise InputError("no valid entity vectors", path=path)
-    return EntityVectors(ids[ok].tolist(), matrix[ok].astype(np.float32))
+    reader = _LineReader(Path(path), report or LoadReport(), dim + 1, f"entity_embedding.vec has {dim + 1} (an entity id and {dim} values)",
+                         what=f" (an entity id and {dim} values)", rstrip=True)
+    rows = _VectorRows(reader.problems, dim)
+    problems = reader.read(rows.take)
+    if not rows.ids:
+        problems.no_valid_rows("entity vectors")
+    return EntityVectors(rows.ids, np.concatenate(rows.matrices))
 
 
 def write_entity_vectors(path: str | Path, vectors: EntityVectors) -> None:

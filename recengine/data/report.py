@@ -8,7 +8,8 @@ from pathlib import Path
 
 from recengine.errors import InputError
 
-# Keep the first messages of each kind; the counts stay exact.
+# Keep the first messages of each kind; the counts stay exact. The report's size is bounded by the number of
+# kinds, not by the number of bad rows.
 MAX_KEPT_PER_KIND = 20
 
 
@@ -30,6 +31,15 @@ class LoadReport:
         if self._kept[kind] < MAX_KEPT_PER_KIND:
             self._kept[kind] += 1
             self.messages.append(f"{error} (skipped)")
+
+    def skip(self, kind: str, count: int) -> None:
+        """Count ``count`` more skipped rows of ``kind`` without a message (the report keeps no more of them)."""
+        if count:
+            self.skipped[kind] += count
+
+    def room(self, kind: str) -> int:
+        """How many more messages of ``kind`` the report keeps."""
+        return MAX_KEPT_PER_KIND - self._kept[kind]
 
     @property
     def total_skipped(self) -> int:

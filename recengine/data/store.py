@@ -1,8 +1,19 @@
 """The application's memory: datasets, articles, users, clicks, runs, comparisons and settings in SQLite.
 
 One database file (``Workspace.store_path``) through sqlite-utils, in WAL mode so readers never block
-the writer, with a busy timeout so concurrent writers (dashboard threads, CLI processes) queue instead
-of failing. SQLite connections belong to one thread, so a :class:`Store` opens one per thread, lazily.
+the writer. SQLite connections belong to one thread, so a :class:`Store` opens one per thread, lazily.
+
+A dataset is identified by its content: the fingerprint of its files (:mod:`recengine.data.identity`), beside a
+display name. The same files under another folder name are the same dataset; a folder whose files changed
+(regenerated with another seed, replaced) is a new dataset, named after its folder made unique (``demo-2``).
+:meth:`Store.dataset_for` is the one resolver every face uses.
+
+What the store promises:
+- Writers queue: a writer waits up to ``$RECENGINE_STORE_TIMEOUT`` seconds (default 60) for another to finish,
+  then fails with one line saying the store is busy and, when a recengine process holds it, which one and
+  what it is doing (long writes leave a note beside the file, ``<store>-writer``).
+- A damaged file is found before anything is written: each process runs ``PRAGMA quick_check`` once per file.
+- A store that cannot be opened, is read-only, or whose disk is full fails with one line naming the file.
 
 Times are stored as ISO 8601 UTC text without an offset (``2019-11-12T14:14:46``, microseconds only
 when non-zero): one fixed layout, so they compare and sort correctly as text. MIND times carry no zone
@@ -16,8 +27,10 @@ import json
 import math
 import numbers
 import os
+import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -29,12 +42,14 @@ import numpy as np
 import pandas as pd
 from sqlite_utils import Database
 
+from recengine.data import identity
 from recengine.data.mind import NEWS_COLUMNS, MindDataset, parse_entities
 from recengine.errors import InputError, RecengineError
 from recengine.workspace import Workspace
 
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 30.0
+SCHEMA_VERSION = 2
+TIMEOUT_ENV = "RECENGINE_STORE_TIMEOUT"
+DEFAULT_TIMEOUT_S = 60.0
 BATCH_ROWS = 50_000
 WAL_SIZE_LIMIT = 64 << 20
 
@@ -57,7 +72,16 @@ CREATE TABLE datasets (
     seed INTEGER,
     imported_at TEXT NOT NULL,
     summary TEXT NOT NULL,
-    fingerprint TEXT NOT NULL
+    fingerprint TEXT UNIQUE,
+    legacy_digest TEXT
+);
+CREATE TABLE file_digests (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    digest TEXT NOT NULL
 );
 CREATE TABLE articles (
     dataset TEXT NOT NULL,
@@ -150,8 +174,39 @@ CREATE TABLE settings (
     value TEXT NOT NULL
 );
 """
+# Schema version 1 keyed datasets by name only, with a digest of the rows it imported (and of the folder's path).
+# Its datasets keep that digest as legacy_digest and get a content fingerprint when their folder proves to hold
+# the same rows (Store._adopt_legacy).
+_MIGRATIONS = {
+    1: """
+CREATE TABLE datasets_v2 (
+    name TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('generated', 'imported')),
+    preset TEXT,
+    seed INTEGER,
+    imported_at TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    fingerprint TEXT UNIQUE,
+    legacy_digest TEXT
+);
+INSERT INTO datasets_v2 (name, path, source, preset, seed, imported_at, summary, fingerprint, legacy_digest)
+    SELECT name, path, source, preset, seed, imported_at, summary, NULL, fingerprint FROM datasets;
+DROP TABLE datasets;
+ALTER TABLE datasets_v2 RENAME TO datasets;
+CREATE TABLE file_digests (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    digest TEXT NOT NULL
+);
+""",
+}
 TABLES = (
     "datasets",
+    "file_digests",
     "articles",
     "users",
     "histories",
@@ -168,7 +223,7 @@ _ARTICLE_COLUMNS = (*NEWS_COLUMNS, "source", "added_at", "added_by_run")
 # A user first seen through a live click has no impressions and is not in train; a user who
 # already exists keeps the earlier of the two first-seen times.
 _UPSERT_LIVE_USER = """
-INSERT INTO users (dataset, user_id, first_seen, impressions, in_train) {rows}
+INSERT INTO users (dataset, user_id, first_seen, impressions, in_train) VALUES (?, ?, ?, 0, 0)
 ON CONFLICT (dataset, user_id) DO UPDATE SET first_seen = MIN(first_seen, excluded.first_seen)
 """
 
@@ -327,13 +382,157 @@ def _dataset_rows(dataset: MindDataset) -> dict[str, pd.DataFrame]:
     }
 
 
-def _fingerprint(tables: dict[str, pd.DataFrame], meta: list) -> str:
-    """A digest of everything an import writes, so importing unchanged data can write nothing."""
+def _summary(dataset: MindDataset, tables: dict[str, pd.DataFrame]) -> dict:
+    return {
+        **{table: len(frame) for table, frame in tables.items()},
+        "impressions": sum(len(split.behaviors) for split in dataset.splits.values()),
+        "splits": {split_name: len(split.behaviors) for split_name, split in dataset.splits.items()},
+        "skipped_rows": dataset.report.total_skipped,
+    }
+
+
+def _legacy_digest(tables: dict[str, pd.DataFrame], meta: list) -> str:
+    """Schema version 1's digest of an import (its rows and [path, source, preset, seed]), to recognise its data."""
     digest = hashlib.sha256(_to_json(meta, "dataset metadata").encode())
     for name, frame in tables.items():
         digest.update(f"{name}:{len(frame)}:{','.join(frame.columns)}".encode())
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
+
+
+def _check_origin(source: str, preset: str | None, seed: Any) -> dict:
+    if source not in DATASET_SOURCES:
+        raise InputError(f"dataset source must be one of {', '.join(DATASET_SOURCES)}, got {source!r}")
+    if preset is not None and (not isinstance(preset, str) or not preset):
+        raise InputError(f"preset must be a non-empty string, got {preset!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise InputError(f"seed must be a whole number, got {seed!r}")
+    return {"source": source, "preset": preset, "seed": None if seed is None else int(seed)}
+
+
+def _origin_of(dataset: MindDataset) -> dict:
+    """How a dataset came to be, from its meta.json: generated by the synthetic world, or imported."""
+    meta = dataset.meta if isinstance(dataset.meta, dict) else {}
+    if not meta.get("generator"):
+        return {"source": "imported", "preset": None, "seed": None}
+    preset, seed = meta.get("preset"), meta.get("seed")
+    return {
+        "source": "generated",
+        "preset": preset if isinstance(preset, str) and preset else None,
+        "seed": seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+    }
+
+
+def _display_name(folder_name: str) -> str:
+    """A store name made from a folder name: letters, digits, '_', '.', '-', starting with a letter or digit."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", folder_name).strip("_.-")[:56] or "dataset"
+
+
+# --------------------------------------------------------------------------- waiting, faults and damage
+
+_checked: set[tuple[int, int]] = set()  # (device, inode) of the store files this process has quick-checked
+_checked_lock = threading.Lock()
+
+
+def timeout_s() -> float:
+    """How long a writer waits for another to finish: ``$RECENGINE_STORE_TIMEOUT`` seconds, default 60."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise InputError(f"${TIMEOUT_ENV} must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _note_path(path: Path) -> Path:
+    return path.with_name(path.name + "-writer")
+
+
+def _leave_note(path: Path, action: str) -> str | None:
+    """Say who holds the store's write lock (``<store>-writer``); returns the note's token, None if not written.
+
+    Only long writes leave one; a note is advice for a waiting writer's message, so failing to write it is ignored
+    (the write itself reports a store that cannot be written).
+    """
+    token = f"{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
+    target = _note_path(path)
+    temp = target.with_name(f"{target.name}.{token}.tmp")
+    try:
+        temp.write_text(json.dumps({"pid": os.getpid(), "action": action, "since": _now(), "token": token}))
+        os.replace(temp, target)
+    except OSError:
+        temp.unlink(missing_ok=True)
+        return None
+    return token
+
+
+def _take_note(path: Path, token: str) -> None:
+    """Remove the writer note if it is still the one ``token`` wrote (called while the lock is still held)."""
+    target = _note_path(path)
+    try:
+        if json.loads(target.read_text()).get("token") == token:
+            target.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _holder(path: Path) -> str:
+    """Who holds the store, from a live recengine process's writer note."""
+    try:
+        note = json.loads(_note_path(path).read_text())
+        pid, action, since = int(note["pid"]), str(note["action"]), str(note["since"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "held by a program that left no note"
+    if pid <= 0 or not _alive(pid):
+        return "held by a program that left no note"
+    return f"held by process {pid}, {action}, since {since} UTC"
+
+
+def _damaged(path: Path, detail: str) -> RecengineError:
+    return RecengineError(
+        f"{path}: the store file is damaged or not a database ({detail}); nothing was written to it. Move it aside "
+        "with its -wal and "
+        "-shm files and start again: datasets and runs can be imported and registered again from their folders"
+    )
+
+
+def _fault(path: Path, exc: sqlite3.Error) -> RecengineError | None:
+    """A store fault the user can fix, as one line naming the file; None for anything else (a bug)."""
+    code = getattr(exc, "sqlite_errorname", None) or ""
+    text = str(exc)
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+        return RecengineError(
+            f"{path}: the store is busy: another writer kept it for over {timeout_s():g} s ({_holder(path)}); "
+            f"try again when it is done, or wait longer with ${TIMEOUT_ENV}=SECONDS"
+        )
+    if code.startswith("SQLITE_READONLY") or "readonly database" in text:
+        return RecengineError(
+            f"{path}: the store cannot be written ({text}); make the file and its folder writable, "
+            "or use another workspace ($RECENGINE_HOME)"
+        )
+    if code == "SQLITE_FULL" or "disk is full" in text:
+        return RecengineError(f"{path}: the store cannot grow: the disk is full ({text}); free space and try again")
+    if code.startswith("SQLITE_CANTOPEN") or "unable to open database file" in text:
+        return RecengineError(f"{path}: cannot open the store ({text}); its folder must exist and be writable")
+    if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return _damaged(path, text)
+    if code.startswith("SQLITE_IOERR"):
+        return RecengineError(f"{path}: the store could not be read or written ({text}); check the disk")
+    return None
 
 
 # --------------------------------------------------------------------------- store
@@ -410,22 +609,27 @@ class Store:
         self._opened = kept
 
     def _connect(self) -> Database:
+        timeout = timeout_s()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: this class opens and ends every transaction itself.
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
+            raise RecengineError(f"{self.path}: cannot create the store's folder ({exc.strerror or exc})") from None
+        try:
+            with self._faults():
+                # isolation_level=None: this class opens and ends every transaction itself.
+                conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
             raise RecengineError(f"{self.path}: cannot open the store ({exc})") from None
         try:
-            db = Database(conn)
-            db.enable_wal()
-            # Safe in WAL mode (a power cut may lose the last commit, never corrupt the file).
-            conn.execute("PRAGMA synchronous = NORMAL")
-            # A large import grows the WAL to the size of what it wrote; give that space back afterwards.
-            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
-            self._migrate(db)
+            with self._faults():
+                db = Database(conn)
+                db.enable_wal()
+                # Safe in WAL mode (a power cut may lose the last commit, never corrupt the file).
+                conn.execute("PRAGMA synchronous = NORMAL")
+                # A large import grows the WAL to the size of what it wrote; give that space back afterwards.
+                conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+                self._check_pages(conn)
+                self._migrate(db)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise RecengineError(f"{self.path}: cannot open the store ({exc})") from None
@@ -434,12 +638,28 @@ class Store:
             raise
         return db
 
+    def _check_pages(self, conn: sqlite3.Connection) -> None:
+        """``PRAGMA quick_check`` once per process and file, so a damaged file is reported before anything is
+        written to it (it reads every page: about a second per GB)."""
+        info = self.path.stat()
+        key = (info.st_dev, info.st_ino)
+        with _checked_lock:
+            if key in _checked:
+                return
+        report = [line for (row,) in conn.execute("PRAGMA quick_check(1)") for line in row.splitlines()]
+        if report != ["ok"]:
+            # The first line of a report on the main database is the header '*** in database main ***'.
+            detail = next((line for line in report if not line.startswith("***")), report[0])
+            raise _damaged(self.path, f"quick_check: {detail}")
+        with _checked_lock:
+            _checked.add(key)
+
     def _migrate(self, db: Database) -> None:
-        """Create the schema on a new file; refuse a file from a newer recengine."""
+        """Create the schema on a new file, upgrade one from an older recengine; refuse one from a newer one."""
         if self._schema_version(db) == SCHEMA_VERSION:
             return
-        with self._transaction(db.conn):
-            version = self._schema_version(db)  # another process may have created it meanwhile
+        with self._transaction(db.conn, note="upgrading the store's tables"):
+            version = self._schema_version(db)  # another process may have upgraded it meanwhile
             if version == 0:
                 foreign = sorted(set(db.table_names()) - set(TABLES) - {"sqlite_sequence"})
                 if foreign:
@@ -448,7 +668,10 @@ class Store:
                         f"(it has tables {', '.join(foreign)})"
                     )
                 db.executescript(_SCHEMA)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            else:
+                for step in range(version, SCHEMA_VERSION):
+                    db.executescript(_MIGRATIONS[step])
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _schema_version(self, db: Database) -> int:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
@@ -460,28 +683,68 @@ class Store:
         return version
 
     @contextmanager
-    def _transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+    def _faults(self) -> Iterator[None]:
+        """Store faults a user can fix (busy, read-only, full, damaged, unopenable) as one RecengineError."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            fault = _fault(self.path, exc)
+            if fault is None:
+                raise
+            raise fault from None
+        except pd.errors.DatabaseError as exc:  # pandas wraps the sqlite3 error of a failed query
+            fault = _fault(self.path, exc.__cause__) if isinstance(exc.__cause__, sqlite3.Error) else None
+            if fault is None:
+                raise
+            raise fault from None
+
+    @contextmanager
+    def _transaction(
+        self, conn: sqlite3.Connection | None = None, *, note: str | None = None
+    ) -> Iterator[sqlite3.Connection]:
         """One write transaction: committed on success, rolled back on any exception.
 
-        IMMEDIATE takes the write lock up front (waiting up to the busy timeout): a deferred
+        IMMEDIATE takes the write lock up front (waiting up to the timeout): a deferred
         transaction that reads and then writes fails at once, without waiting, if another
-        connection committed in between.
+        connection committed in between. ``note`` (for long writes) tells waiting writers what holds the store.
         """
         conn = conn if conn is not None else self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        with self._faults():
+            conn.execute("BEGIN IMMEDIATE")
+            token = _leave_note(self.path, note) if note else None
+            try:
+                yield conn
+                if token:
+                    _take_note(self.path, token)
+                conn.execute("COMMIT")
+            except BaseException:
+                if token:
+                    _take_note(self.path, token)
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def _rows(self, sql: str, params: Iterable = ()) -> list[dict]:
-        return list(self.db.query(sql, list(params)))
+        with self._faults():
+            return list(self.db.query(sql, list(params)))
+
+    def _tuples(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        with self._faults():
+            return self.db.execute(sql, list(params)).fetchall()
 
     def _frame(self, sql: str, params: Iterable = ()) -> pd.DataFrame:
-        return pd.read_sql_query(sql, self.db.conn, params=list(params))
+        with self._faults():
+            return pd.read_sql_query(sql, self.db.conn, params=list(params))
+
+    def check(self) -> None:
+        """Open the store now (schema and pages checked), or, if it does not exist yet, make sure it can be created
+        there, creating nothing: a command calls it before its expensive work."""
+        if self.path.exists():
+            _ = self.db
+            return
+        ancestor = next(folder for folder in self.path.parents if folder.exists())
+        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+            raise RecengineError(f"{self.path}: cannot create the store there: {ancestor} is not a writable folder")
 
     @staticmethod
     def _require_dataset(conn: sqlite3.Connection, name: str) -> None:
@@ -489,6 +752,70 @@ class Store:
             raise InputError(f"unknown dataset {name!r}: import it into the store first")
 
     # ----------------------------------------------------------------- datasets
+
+    def fingerprint(self, root: str | Path) -> str:
+        """The content fingerprint of the dataset folder ``root`` (:mod:`recengine.data.identity`).
+
+        File digests are kept in the store by path, size, times and inode, so a folder that did not change is
+        not read again by a later command.
+        """
+        files = identity.dataset_files(root)
+        paths = [str(path.resolve()) for path in files.values()]
+        rows = self._tuples(
+            f"SELECT path, size, mtime_ns, ctime_ns, inode, digest FROM file_digests "
+            f"WHERE path IN ({', '.join('?' * len(paths))})",
+            paths,
+        )
+        value, computed = identity.fingerprint_files(files, {tuple(row[:5]): row[5] for row in rows})
+        if computed:
+            self._cache_digests(computed)
+        return value
+
+    def _cache_digests(self, computed: dict[identity.FileKey, str]) -> None:
+        """Remember file digests, if the store can be written at once: a cache never waits or fails a command
+        (a busy, read-only or full store only means hashing again next time)."""
+        conn = self.db.conn
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT OR REPLACE INTO file_digests (path, size, mtime_ns, ctime_ns, inode, digest) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(*key, digest) for key, digest in computed.items()],
+            )
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {round(timeout_s() * 1000)}")
+
+    def dataset_for(
+        self,
+        dataset: MindDataset,
+        *,
+        name: str | None = None,
+        exact: bool = False,
+        source: str | None = None,
+        preset: str | None = None,
+        seed: int | None = None,
+    ) -> str:
+        """The store's name for ``dataset``'s content, importing it first when the store lacks it.
+
+        Found by content fingerprint, never by folder name. New content is imported under ``name`` (default: its
+        folder's name), made unique with ``-2``, ``-3``... With ``exact``, ``name`` must come back: the content
+        must be stored under it, or be new while the name is free; InputError otherwise. ``source``, ``preset``
+        and ``seed`` default to what the dataset's meta.json says (generated by recengine, or imported).
+        """
+        if name is not None:
+            _check_id(name, "dataset name")
+        origin = _origin_of(dataset) if source is None else _check_origin(source, preset, seed)
+        stored = self._settle(dataset, name, rename=not exact, origin=origin)["dataset"]
+        if exact and name is not None and stored != name:
+            raise InputError(
+                f"the store's dataset {name!r} holds other data than {dataset.root}, which is stored as {stored!r}"
+            )
+        return stored
 
     def import_dataset(
         self,
@@ -501,72 +828,107 @@ class Store:
     ) -> dict:
         """Import a dataset's articles, users, histories and impression clicks under ``name``, in one transaction.
 
-        Importing unchanged data again writes nothing. Changed data replaces the rows a previous
-        import wrote; articles added and clicks recorded through the store are kept (an added
-        article whose id now appears in the files is replaced by the file's row). Returns counts,
-        ``changed`` and ``added_articles_replaced``.
+        Importing the same content again writes nothing. InputError when ``name`` holds other data, or when this
+        data is already stored under another name. Returns ``{"dataset", counts..., "changed", "fingerprint"}``.
         """
         _check_id(name, "dataset name")
-        if source not in DATASET_SOURCES:
-            raise InputError(f"dataset source must be one of {', '.join(DATASET_SOURCES)}, got {source!r}")
-        if preset is not None and (not isinstance(preset, str) or not preset):
-            raise InputError(f"preset must be a non-empty string, got {preset!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise InputError(f"seed must be a whole number, got {seed!r}")
-        seed = None if seed is None else int(seed)
+        origin = _check_origin(source, preset, seed)
+        result = self._settle(dataset, name, rename=False, origin=origin)
+        if result["dataset"] != name:
+            raise InputError(f"this data ({dataset.root}) is already in the store as dataset {result['dataset']!r}")
+        return result
+
+    def _settle(self, dataset: MindDataset, name: str | None, *, rename: bool, origin: dict) -> dict:
+        """Find ``dataset``'s content in the store, or import it; returns the import summary with ``changed``."""
+        root = str(Path(dataset.root).resolve())
+        fingerprint = self.fingerprint(root)
+        found = self._known(fingerprint, root)
+        if found is not None:
+            return found
+        # A name taken by other data is refused before the rows are built (a version-1 dataset, whose content is
+        # unknown, may yet prove to be this data).
+        if not rename and name and self._tuples("SELECT 1 FROM datasets WHERE name = ? AND fingerprint NOT NULL", [name]):
+            with self._faults():
+                self._claim(self.db.conn, name, root)
         tables = _dataset_rows(dataset)
-        path = str(Path(dataset.root).resolve())
-        counts = {table: len(frame) for table, frame in tables.items()}
-        summary = {
-            **counts,
-            "impressions": sum(len(split.behaviors) for split in dataset.splits.values()),
-            "splits": {split_name: len(split.behaviors) for split_name, split in dataset.splits.items()},
-            "skipped_rows": dataset.report.total_skipped,
-        }
-        fingerprint = _fingerprint(tables, [path, source, preset, seed])
-        with self._transaction() as conn:
-            stored = conn.execute("SELECT fingerprint FROM datasets WHERE name = ?", (name,)).fetchone()
-            if stored is not None and stored[0] == fingerprint:
-                return {"dataset": name, **summary, "changed": False, "added_articles_replaced": 0}
-            replaced = self._replace_dataset_rows(conn, name, tables)
+        summary = _summary(dataset, tables)
+        adopted = self._adopt_legacy(root, fingerprint, tables, summary)
+        if adopted is not None:
+            return adopted
+        base = name or _display_name(Path(root).name)
+        with self._transaction(note=f"importing dataset {base!r} from {root}") as conn:
+            raced = conn.execute("SELECT name FROM datasets WHERE fingerprint = ?", (fingerprint,)).fetchone()
+            if raced is not None:  # another process imported the same data meanwhile
+                return {"dataset": raced[0], **summary, "changed": False, "fingerprint": fingerprint}
+            final = self._free_name(conn, base) if rename else self._claim(conn, base, root)
+            for table in _DATASET_TABLES:  # rows left without a dataset record must not mix in
+                conn.execute(f"DELETE FROM {table} WHERE dataset = ?", (final,))
+            _insert_frame(conn, "articles", final, tables["articles"], {"source": "mind"})
+            _insert_frame(conn, "users", final, tables["users"])
+            _insert_frame(conn, "histories", final, tables["histories"])
+            _insert_frame(conn, "clicks", final, tables["clicks"], {"source": "impression"})
             conn.execute(
-                """
-                INSERT INTO datasets (name, path, source, preset, seed, imported_at, summary, fingerprint)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (name) DO UPDATE SET
-                    path = excluded.path, source = excluded.source, preset = excluded.preset,
-                    seed = excluded.seed, imported_at = excluded.imported_at,
-                    summary = excluded.summary, fingerprint = excluded.fingerprint
-                """,
-                (name, path, source, preset, seed, _now(), _to_json(summary, "summary"), fingerprint),
+                "INSERT INTO datasets (name, path, source, preset, seed, imported_at, summary, fingerprint) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (final, root, origin["source"], origin["preset"], origin["seed"], _now(),
+                 _to_json(summary, "summary"), fingerprint),
             )
-        return {"dataset": name, **summary, "changed": True, "added_articles_replaced": replaced}
+        return {"dataset": final, **summary, "changed": True, "fingerprint": fingerprint}
+
+    def _known(self, fingerprint: str, root: str) -> dict | None:
+        """The stored dataset with this content, or None. A record whose folder no longer holds the content (moved
+        or replaced) is pointed at ``root``, where the data is now."""
+        rows = self._rows("SELECT name, path, summary FROM datasets WHERE fingerprint = ?", (fingerprint,))
+        if not rows:
+            return None
+        row = rows[0]
+        if row["path"] != root and not self._holds(row["path"], fingerprint):
+            with self._transaction() as conn:
+                conn.execute("UPDATE datasets SET path = ? WHERE name = ?", (root, row["name"]))
+        return {"dataset": row["name"], **json.loads(row["summary"]), "changed": False, "fingerprint": fingerprint}
+
+    def _holds(self, folder: str, fingerprint: str) -> bool:
+        try:
+            return self.fingerprint(folder) == fingerprint
+        except (InputError, OSError):
+            return False
+
+    def _adopt_legacy(self, root: str, fingerprint: str, tables: dict[str, pd.DataFrame], summary: dict) -> dict | None:
+        """A dataset imported by schema version 1 from ``root`` whose rows are exactly these: it gets the fingerprint."""
+        rows = self._rows(
+            "SELECT name, source, preset, seed, legacy_digest FROM datasets WHERE fingerprint IS NULL AND path = ?",
+            (root,),
+        )
+        for row in rows:
+            if _legacy_digest(tables, [root, row["source"], row["preset"], row["seed"]]) != row["legacy_digest"]:
+                continue
+            with self._transaction() as conn:
+                raced = conn.execute("SELECT name FROM datasets WHERE fingerprint = ?", (fingerprint,)).fetchone()
+                name = raced[0] if raced is not None else row["name"]
+                if raced is None:
+                    conn.execute("UPDATE datasets SET fingerprint = ? WHERE name = ?", (fingerprint, name))
+            return {"dataset": name, **summary, "changed": False, "fingerprint": fingerprint}
+        return None
 
     @staticmethod
-    def _replace_dataset_rows(conn: sqlite3.Connection, name: str, tables: dict[str, pd.DataFrame]) -> int:
-        """Swap the imported rows of ``name`` for ``tables``; returns how many added articles the files now replace."""
-        added_ids = conn.execute("SELECT news_id FROM articles WHERE dataset = ? AND source = 'added'", (name,))
-        added = {news_id for (news_id,) in added_ids}
-        conn.execute("DELETE FROM articles WHERE dataset = ? AND source = 'mind'", (name,))
-        conn.execute("DELETE FROM clicks WHERE dataset = ? AND source = 'impression'", (name,))
-        conn.execute("DELETE FROM users WHERE dataset = ?", (name,))
-        conn.execute("DELETE FROM histories WHERE dataset = ?", (name,))
+    def _free_name(conn: sqlite3.Connection, base: str) -> str:
+        """``base``, or ``base-2``, ``base-3``... whichever no dataset has."""
+        taken = {row[0] for row in conn.execute("SELECT name FROM datasets WHERE name = ? OR name LIKE ?",
+                                                (base, f"{base}-%"))}
+        n = 1
+        while (candidate := base if n == 1 else f"{base}-{n}") in taken:
+            n += 1
+        return candidate
 
-        # Replacing: an added article whose id now appears in the files, and a live click at the very
-        # instant of an impression click, give way to the file's row.
-        _insert_frame(conn, "articles", name, tables["articles"], {"source": "mind"}, verb="INSERT OR REPLACE")
-        _insert_frame(conn, "users", name, tables["users"])
-        _insert_frame(conn, "histories", name, tables["histories"])
-        _insert_frame(conn, "clicks", name, tables["clicks"], {"source": "impression"}, verb="INSERT OR REPLACE")
-        # Users known only through live clicks survive the reimport.
-        conn.execute(
-            _UPSERT_LIVE_USER.format(
-                rows="SELECT dataset, user_id, MIN(time), 0, 0 FROM clicks "
-                "WHERE dataset = ? AND source = 'live' GROUP BY user_id"
-            ),
-            (name,),
-        )
-        return len(added.intersection(tables["articles"]["news_id"].tolist()))
+    @staticmethod
+    def _claim(conn: sqlite3.Connection, name: str, root: str) -> str:
+        other = conn.execute("SELECT path, fingerprint FROM datasets WHERE name = ?", (name,)).fetchone()
+        if other is not None:
+            raise InputError(
+                f"a dataset called {name!r} already holds other data (imported from {other[0]}, fingerprint "
+                f"{other[1] or 'unknown'}) than {root}; choose another name"
+            )
+        return name
 
     def datasets(self) -> list[dict]:
         """Every imported dataset, by name."""
@@ -580,11 +942,12 @@ class Store:
     @staticmethod
     def _dataset_dict(row: dict) -> dict:
         row["summary"] = json.loads(row["summary"])
+        row.pop("legacy_digest", None)
         return row
 
     def delete_dataset(self, name: str) -> None:
         """Forget a dataset and every article, user, history and click stored under it (runs stay)."""
-        with self._transaction() as conn:
+        with self._transaction(note=f"deleting dataset {name!r}") as conn:
             for table in _DATASET_TABLES:
                 conn.execute(f"DELETE FROM {table} WHERE dataset = ?", (name,))
             conn.execute("DELETE FROM datasets WHERE name = ?", (name,))
@@ -672,7 +1035,7 @@ class Store:
                 "INSERT OR IGNORE INTO clicks (dataset, user_id, news_id, time, source) VALUES (?, ?, ?, ?, 'live')",
                 (dataset, user_id, news_id, stamp),
             )
-            conn.execute(_UPSERT_LIVE_USER.format(rows="VALUES (?, ?, ?, 0, 0)"), (dataset, user_id, stamp))
+            conn.execute(_UPSERT_LIVE_USER, (dataset, user_id, stamp))
 
     def user_history(self, dataset: str, user_id: str, limit: int = 50) -> list[str]:
         """The user's MIND history, then their clicks in time order; each article once, at its latest occurrence.
@@ -680,7 +1043,7 @@ class Store:
         Returns the last ``limit`` ids, oldest first.
         """
         limit = _check_limit(limit)
-        rows = self.db.execute(
+        rows = self._tuples(
             """
             SELECT news_id FROM (
                 SELECT news_id, 0 AS part, '' AS time, position FROM histories WHERE dataset = ? AND user_id = ?
@@ -689,7 +1052,7 @@ class Store:
             ) ORDER BY part, time, position, news_id
             """,
             (dataset, user_id, dataset, user_id),
-        ).fetchall()
+        )
         seen: set[str] = set()
         latest_first: list[str] = []
         for (news_id,) in reversed(rows):
@@ -700,8 +1063,7 @@ class Store:
 
     def user_exists(self, dataset: str, user_id: str) -> bool:
         """Whether the user has an impression or a live click in the dataset."""
-        row = self.db.execute("SELECT 1 FROM users WHERE dataset = ? AND user_id = ?", (dataset, user_id)).fetchone()
-        return row is not None
+        return bool(self._tuples("SELECT 1 FROM users WHERE dataset = ? AND user_id = ?", (dataset, user_id)))
 
     def users(self, dataset: str) -> pd.DataFrame:
         """user_id, first_seen, impressions, in_train (bool) for every known user of the dataset."""
@@ -908,8 +1270,8 @@ class Store:
 
     def get_setting(self, key: str, default: Any = None) -> Any:
         """A setting's value, or ``default`` when it was never set."""
-        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row is not None else default
+        rows = self._tuples("SELECT value FROM settings WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else default
 
     def set_setting(self, key: str, value: Any) -> None:
         """Set a setting to any JSON-serializable value."""

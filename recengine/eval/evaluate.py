@@ -1,16 +1,13 @@
 """Evaluate a recommender on a split: the model beside a random scorer and the oracle, overall and by slice.
 
-Slices restrict each impression to part of it (MIND's per-impression metrics are then
-averaged as usual; impressions left single-class are skipped for AUC and counted):
-
-- ``warm``: users seen in training, candidates seen in training;
-- ``new_articles``: all users, candidates never seen in training (zero-shot);
-- ``cold_users``: users never seen in training, all candidates.
+Slices (:data:`SLICE_UNITS`) restrict each impression to part of it (MIND's per-impression metrics are then
+averaged as usual; impressions left single-class are skipped for AUC and counted).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -22,7 +19,29 @@ if TYPE_CHECKING:
     from recengine.model.catalog import Catalog
     from recengine.model.recommender import Recommender
 
-SLICES = ("warm", "new_articles", "cold_users")
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A part of every impression: ``keep(warm_user (n,), warm_article (C,), owner_warm (C,))`` gives the
+    impressions (n,) and candidates (C,) it keeps, from who and what was seen in training."""
+
+    name: str
+    label: str
+    description: str
+    keep: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+# The one place a slice is declared; results, tables and plots follow this order.
+SLICE_UNITS = (
+    Slice("warm", "warm", "users seen in training, candidates seen in training",
+          lambda warm_user, warm_article, owner_warm: (warm_user, owner_warm & warm_article)),
+    Slice("new_articles", "new articles", "all users, candidates never seen in training (zero-shot)",
+          lambda warm_user, warm_article, owner_warm: (np.ones(len(warm_user), dtype=bool), ~warm_article)),
+    Slice("cold_users", "cold users", "users never seen in training, all candidates",
+          lambda warm_user, warm_article, owner_warm: (~warm_user, ~owner_warm)),
+)
+SLICES = tuple(s.name for s in SLICE_UNITS)
 
 
 def align_truth(inter: Interactions, catalog: "Catalog", truth: pd.DataFrame) -> np.ndarray:
@@ -44,12 +63,7 @@ def slice_masks(recommender: "Recommender", inter: Interactions) -> dict[str, tu
     warm_article = recommender.trained_articles()[inter.candidates]
     warm_user = recommender.trained_users(inter.user_rows)
     owner_warm = warm_user[inter.candidate_rows]
-    everyone = np.ones(len(inter), dtype=bool)
-    return {
-        "warm": (warm_user, owner_warm & warm_article),
-        "new_articles": (everyone, ~warm_article),
-        "cold_users": (~warm_user, ~owner_warm),
-    }
+    return {s.name: s.keep(warm_user, warm_article, owner_warm) for s in SLICE_UNITS}
 
 
 def _restrict(inter: Interactions, impressions: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

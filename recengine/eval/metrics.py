@@ -29,8 +29,9 @@ from __future__ import annotations
 import codecs
 import json
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -40,11 +41,72 @@ import pandas as pd
 
 from recengine.errors import InputError
 
-METRICS = ("auc", "mrr", "ndcg@5", "ndcg@10")
-NDCG_CUTOFFS = (5, 10)
 # Candidates per vectorised block: keeps the dozen (rows, length) temporaries in cache-friendly sizes
 # (measured fastest around here by benchmarks/metrics_speed.py) and memory bounded.
 BLOCK_CANDIDATES = 1 << 16
+
+
+@dataclass(frozen=True)
+class RankedBlock:
+    """g impressions of one length L, candidates in descending score order (ties by input position):
+    labels ``y`` (g, L) float 0/1, scores ``s`` (g, L), ``clicks`` (g,) and ``has_click`` (g,)."""
+
+    y: np.ndarray
+    s: np.ndarray
+    clicks: np.ndarray
+    has_click: np.ndarray
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One ranking metric: its key in every result dict and table column, how it is shown, what it means, and
+    ``compute(block) -> (g,)`` per-impression values, NaN where undefined."""
+
+    name: str
+    label: str
+    description: str
+    compute: Callable[[RankedBlock], np.ndarray]
+    higher_is_better: bool = True
+
+
+def _mrr(block: RankedBlock) -> np.ndarray:
+    # Official: sum(y_true / (arange(L) + 1)) / sum(y_true).
+    out = np.full(len(block.y), np.nan)
+    np.divide((block.y / np.arange(1, block.y.shape[1] + 1)).sum(axis=1), block.clicks, out=out, where=block.has_click)
+    return out
+
+
+def _ndcg(k: int) -> Callable[[RankedBlock], np.ndarray]:
+    def ndcg(block: RankedBlock) -> np.ndarray:
+        depth = min(block.y.shape[1], k)
+        # The official dcg_score takes log2 of exactly this array; computed the same way to get the same bits.
+        discounts = np.log2(np.arange(depth) + 2)
+        dcg = (block.y[:, :depth] / discounts).sum(axis=1)
+        ideal = ((np.arange(depth) < block.clicks[:, None]) / discounts).sum(axis=1)
+        out = np.full(len(block.y), np.nan)
+        np.divide(dcg, ideal, out=out, where=block.has_click)
+        return out
+
+    return ndcg
+
+
+def _auc(block: RankedBlock) -> np.ndarray:
+    out = np.full(len(block.y), np.nan)
+    two_classes = block.has_click & (block.clicks < block.y.shape[1])
+    if two_classes.any():
+        out[two_classes] = _sklearn_auc(block.y[two_classes], block.s[two_classes])
+    return out
+
+
+# The metrics, in the order every result and table shows them: the one place a metric is declared.
+METRIC_UNITS = (
+    Metric("auc", "AUC", "chance that a clicked candidate outscores a non-clicked one (0.5 = random)", _auc),
+    Metric("mrr", "MRR", "mean reciprocal rank of the clicked candidates", _mrr),
+    Metric("ndcg@5", "nDCG@5", "discounted gain of the clicks in the top 5, over the best possible", _ndcg(5)),
+    Metric("ndcg@10", "nDCG@10", "discounted gain of the clicks in the top 10, over the best possible", _ndcg(10)),
+)
+METRICS = tuple(metric.name for metric in METRIC_UNITS)
+METRIC_LABELS = {metric.name: metric.label for metric in METRIC_UNITS}
 
 
 # --------------------------------------------------------------------------- public API
@@ -263,29 +325,11 @@ def _equal_length_blocks(lengths: np.ndarray) -> Iterator[tuple[int, np.ndarray]
 
 def _block_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
     """Metrics of g impressions of one length L: labels (g, L) 0/1 and scores (g, L) -> arrays (g,)."""
-    g, length = labels.shape
     order = np.argsort(-scores, axis=1, kind="stable")
     y = np.take_along_axis(labels, order, axis=1).astype(np.float64)
-    s = np.take_along_axis(scores, order, axis=1)
     clicks = y.sum(axis=1)
-    has_click = clicks > 0
-    out = {name: np.full(g, np.nan) for name in METRICS}
-
-    # Official: sum(y_true / (arange(L) + 1)) / sum(y_true).
-    np.divide((y / np.arange(1, length + 1)).sum(axis=1), clicks, out=out["mrr"], where=has_click)
-
-    for k in NDCG_CUTOFFS:
-        depth = min(length, k)
-        # The official dcg_score takes log2 of exactly this array; computed the same way to get the same bits.
-        discounts = np.log2(np.arange(depth) + 2)
-        dcg = (y[:, :depth] / discounts).sum(axis=1)
-        ideal = ((np.arange(depth) < clicks[:, None]) / discounts).sum(axis=1)
-        np.divide(dcg, ideal, out=out[f"ndcg@{k}"], where=has_click)
-
-    two_classes = has_click & (clicks < length)
-    if two_classes.any():
-        out["auc"][two_classes] = _sklearn_auc(y[two_classes], s[two_classes])
-    return out
+    block = RankedBlock(y, np.take_along_axis(scores, order, axis=1), clicks, clicks > 0)
+    return {metric.name: metric.compute(block) for metric in METRIC_UNITS}
 
 
 def _sklearn_auc(y: np.ndarray, s: np.ndarray) -> np.ndarray:

@@ -212,10 +212,6 @@ class ArticleGraph:
     def entity_feature_dim(self) -> int | None:
         return None if self._entity_features is None else int(self._entity_features.shape[1])
 
-    def mention_pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """(article rows (M,), entity rows (M,)) int64 copies, in insertion order."""
-        return self._src[: self._num_edges].copy(), self._dst[: self._num_edges].copy()
-
     def unknown_entities(self, entity_ids: Sequence[str]) -> list[str]:
         """The ids (each once, in the given order) that are not entity nodes of this graph."""
         return [e for e in dict.fromkeys(entity_ids) if e not in self._entity_row]

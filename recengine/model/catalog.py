@@ -19,7 +19,8 @@ from recengine.errors import InputError
 from recengine.graph import ArticleGraph, build_graph
 from recengine.text import EmbeddingCache, TextEmbedder, coverage_warning, embed_news
 
-UNKNOWN_TIME = np.iinfo(np.int64).min
+# The one "time unknown" sentinel (unix seconds), for NumPy arrays and torch tensors alike.
+UNKNOWN_TIME = int(np.iinfo(np.int64).min)
 DISPLAY_COLUMNS = ("news_id", "category", "subcategory", "title", "abstract")
 
 

@@ -56,22 +56,6 @@ class Interactions:
             history_times=None if self.history_times is None else self.history_times[h_idx],
         )
 
-    def filter_candidates(self, keep: np.ndarray) -> "Interactions":
-        """The same impressions with only the candidates where ``keep`` (C,) is true."""
-        ptr, candidates = _filter_csr(self.candidate_ptr, self.candidates, keep)
-        return Interactions(
-            impression_ids=self.impression_ids,
-            user_ids=self.user_ids,
-            user_rows=self.user_rows,
-            times=self.times,
-            history_ptr=self.history_ptr,
-            history=self.history,
-            candidate_ptr=ptr,
-            candidates=candidates,
-            labels=self.labels[keep],
-            history_times=self.history_times,
-        )
-
 
 def _filter_csr(ptr: np.ndarray, values: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rows = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))

@@ -12,8 +12,8 @@ from torch import nn
 
 from recengine.config import ModelConfig
 from recengine.graph import GraphEncoder, GraphTensors
+from recengine.model.catalog import UNKNOWN_TIME, Catalog
 
-UNKNOWN_SECONDS = torch.iinfo(torch.int64).min
 # Article age buckets (hours) for the freshness bonus; one more bucket for "never seen before".
 AGE_EDGES_HOURS = (1, 2, 4, 8, 12, 18, 24, 30, 36, 48, 72, 120, 240)
 # Gaps between clicks, in log2 hours: 0..GAP_BUCKETS-1, plus one for "unknown".
@@ -57,12 +57,13 @@ class GateFusion(nn.Module):
         return (gates * views).sum(1), gates.mean(-1)
 
 
-FUSIONS = {"concat": ConcatFusion, "attention": AttentionFusion, "gate": GateFusion}
+# The implementation of each name in ``recengine.config.FUSIONS`` (the names live there, in the schema).
+FUSION_MODULES: dict[str, type[nn.Module]] = {"concat": ConcatFusion, "attention": AttentionFusion, "gate": GateFusion}
 
 
 def _time_parts(seconds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Hour of day (0-23, 24 unknown) and day of week (0 Monday - 6, 7 unknown) of unix seconds."""
-    known = seconds != UNKNOWN_SECONDS
+    known = seconds != UNKNOWN_TIME
     safe = torch.where(known, seconds, torch.zeros_like(seconds))
     hour = torch.where(known, torch.div(safe, 3600, rounding_mode="floor") % 24, torch.full_like(safe, 24))
     # 1970-01-01 was a Thursday (weekday 3).
@@ -71,7 +72,7 @@ def _time_parts(seconds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _gap_bucket(later: torch.Tensor, earlier: torch.Tensor) -> torch.Tensor:
-    known = (later != UNKNOWN_SECONDS) & (earlier != UNKNOWN_SECONDS)
+    known = (later != UNKNOWN_TIME) & (earlier != UNKNOWN_TIME)
     hours = (later - earlier).clamp(min=0).double() / 3600
     bucket = torch.log2(1 + hours).floor().long().clamp(max=GAP_BUCKETS - 1)
     return torch.where(known, bucket, torch.full_like(bucket, GAP_BUCKETS))
@@ -131,14 +132,14 @@ class TransformerUserEncoder(nn.Module):
     def forward(self, history, mask, user_vec, history_times, now) -> torch.Tensor:
         """history (B, L, d), mask (B, L), user_vec (B, u), history_times (B, L), now (B,) -> (B, d)."""
         batch, length, _ = history.shape
-        times = torch.where(mask, history_times, torch.full_like(history_times, UNKNOWN_SECONDS))
+        times = torch.where(mask, history_times, torch.full_like(history_times, UNKNOWN_TIME))
         hour, dow = _time_parts(times)
-        previous = torch.cat([torch.full_like(times[:, :1], UNKNOWN_SECONDS), times[:, :-1]], dim=1)
+        previous = torch.cat([torch.full_like(times[:, :1], UNKNOWN_TIME), times[:, :-1]], dim=1)
         counts = mask.sum(1, keepdim=True)
         recency = (counts - 1 - torch.arange(length, device=history.device)).clamp(min=0)
         tokens = history + self.hour(hour) + self.dow(dow) + self.gap(_gap_bucket(times, previous)) + self.recency(recency)
         last = times.gather(1, (counts - 1).clamp(min=0)).squeeze(1)
-        last = torch.where(counts.squeeze(1) > 0, last, torch.full_like(last, UNKNOWN_SECONDS))
+        last = torch.where(counts.squeeze(1) > 0, last, torch.full_like(last, UNKNOWN_TIME))
         now_hour, now_dow = _time_parts(now)
         query = self.query + self.hour(now_hour) + self.dow(now_dow) + self.gap(_gap_bucket(now, last))
         sequence = torch.cat([tokens, query.unsqueeze(1)], dim=1)
@@ -188,7 +189,7 @@ class RecommenderNet(nn.Module):
                 layers=config.gnn_layers,
             )
         self.view_norms = nn.ModuleList(nn.LayerNorm(dim) for _ in self.views)
-        self.fusion = FUSIONS[config.fusion](len(self.views), dim)
+        self.fusion = FUSION_MODULES[config.fusion](len(self.views), dim)
         self.user_ids = nn.Embedding(n_users, config.user_id_dim, sparse=True) if config.user_id_dim else None
         if self.user_ids is not None:
             nn.init.normal_(self.user_ids.weight, std=0.1)
@@ -206,6 +207,18 @@ class RecommenderNet(nn.Module):
         if self.freshness is not None:
             nn.init.zeros_(self.freshness.weight)
         self.register_buffer("age_edges", torch.tensor(AGE_EDGES_HOURS, dtype=torch.float64) * 3600)
+
+    @classmethod
+    def for_catalog(cls, config: ModelConfig, catalog: Catalog, n_users: int) -> "RecommenderNet":
+        """A fresh network sized for ``catalog`` and ``n_users`` users: the one place a network is assembled."""
+        return cls(
+            config,
+            n_articles=len(catalog),
+            n_users=max(n_users, 1),
+            text_dim=catalog.text.shape[1],
+            num_entities=catalog.graph.num_entities,
+            entity_dim=catalog.graph.entity_feature_dim,
+        )
 
     # ------------------------------------------------------------------ articles
 
@@ -337,7 +350,7 @@ class RecommenderNet(nn.Module):
         users = self.users(history_vectors, mask, batch["user_rows"], batch["history_times"], batch["now"], id_dropout)
         rows = unique[index]
         seen = first_seen[rows]
-        age = torch.where(seen == UNKNOWN_SECONDS, torch.full_like(seen, -1), batch["now"].unsqueeze(1) - seen)
+        age = torch.where(seen == UNKNOWN_TIME, torch.full_like(seen, -1), batch["now"].unsqueeze(1) - seen)
         return self.logits(users, vectors[index], bias[index], age), rows
 
     def _batch_graph_outputs(self, graph: GraphTensors | None, text: torch.Tensor, rows: torch.Tensor) -> torch.Tensor | None:
@@ -357,8 +370,3 @@ class RecommenderNet(nn.Module):
     def age_bucket(self, age_seconds: torch.Tensor) -> torch.Tensor:
         bucket = torch.bucketize(age_seconds.double(), self.age_edges)
         return torch.where(age_seconds < 0, torch.full_like(bucket, len(AGE_EDGES_HOURS) + 1), bucket)
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-

@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from recengine.config import RunConfig
-from recengine.eval.calibration import Calibration
 from recengine.index import ArticleIndex
+from recengine.model.calibration import Calibration
 from recengine.model.catalog import UNKNOWN_TIME, Catalog, IdMap
 from recengine.model.interactions import Interactions, pad_last
-from recengine.model.network import UNKNOWN_SECONDS, RecommenderNet
+from recengine.model.network import RecommenderNet
 
 # How many existing articles lend their ID vector to an unseen one (Graph Meta Embedding style).
 NEIGHBOURS = 10
@@ -73,8 +73,7 @@ class Recommender:
         return self.catalog.text.to(self.device)
 
     def first_seen_tensor(self) -> torch.Tensor:
-        first = torch.from_numpy(self.catalog.first_seen)
-        return torch.where(first == UNKNOWN_TIME, torch.full_like(first, UNKNOWN_SECONDS), first).to(self.device)
+        return torch.from_numpy(self.catalog.first_seen).to(self.device)
 
     @torch.no_grad()
     def article_vectors(self) -> ArticleVectors:
@@ -154,7 +153,6 @@ class Recommender:
         times = torch.from_numpy(
             np.where(mask, history_times if history_times is not None else UNKNOWN_TIME, UNKNOWN_TIME).astype(np.int64)
         ).to(dev)
-        times = torch.where(times == UNKNOWN_TIME, torch.full_like(times, UNKNOWN_SECONDS), times)
         return self.net.eval().users(
             vectors, mask_t, torch.from_numpy(np.asarray(user_rows, dtype=np.int64)).to(dev), times,
             torch.from_numpy(np.asarray(now, dtype=np.int64)).to(dev),
@@ -166,7 +164,7 @@ class Recommender:
         art = self.article_vectors()
         rows_t = torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(self.device)
         age = torch.from_numpy(np.asarray(now, dtype=np.int64)).to(self.device) - self.first_seen_tensor()[rows_t]
-        age = torch.where(self.first_seen_tensor()[rows_t] == UNKNOWN_SECONDS, torch.full_like(age, -1), age)
+        age = torch.where(self.first_seen_tensor()[rows_t] == UNKNOWN_TIME, torch.full_like(age, -1), age)
         logits = self.net.logits(users, art.vectors[rows_t].unsqueeze(1), art.bias[rows_t].unsqueeze(1), age.unsqueeze(1))
         return logits.squeeze(1)
 

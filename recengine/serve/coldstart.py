@@ -33,7 +33,6 @@ import torch
 
 from recengine.data.store import Store
 from recengine.model.catalog import UNKNOWN_TIME, Catalog
-from recengine.model.network import UNKNOWN_SECONDS
 from recengine.model.recommender import NEIGHBOUR_TEMPERATURE, NEIGHBOURS, Recommender
 
 INTEREST_UNTIL_CLICKS = 3
@@ -147,7 +146,7 @@ def user_vector(
     dev = recommender.device
     items = torch.cat([prefix, recommender.article_vectors().vectors[torch.from_numpy(history).to(dev)]])[-length:]
     mask = torch.ones(1, len(items), dtype=torch.bool, device=dev)
-    times = torch.full((1, len(items)), UNKNOWN_SECONDS, dtype=torch.long, device=dev)
+    times = torch.full((1, len(items)), UNKNOWN_TIME, dtype=torch.long, device=dev)
     return recommender.net.eval().users(
         items.unsqueeze(0), mask, torch.tensor([user_row], device=dev), times, torch.tensor([now], device=dev)
     )

@@ -7,7 +7,8 @@ articles through the cache with :func:`embed_news`, and warn with :func:`coverag
 some articles still lack a vector.
 """
 
-from recengine.text.base import EMBEDDERS, TextEmbedder, get_embedder, normalise_rows
+from recengine.config import EMBEDDERS
+from recengine.text.base import TextEmbedder, normalise_rows
 from recengine.text.cache import (
     FIELDS,
     ArticleTexts,
@@ -20,8 +21,10 @@ from recengine.text.cache import (
 from recengine.text.hashing import HashingEmbedder
 from recengine.text.minilm import MiniLMEmbedder
 from recengine.text.openai_backend import OpenAIEmbedder, openai_key_configured
+from recengine.text.registry import BACKENDS, get_embedder
 
 __all__ = [
+    "BACKENDS",
     "EMBEDDERS",
     "FIELDS",
     "ArticleTexts",

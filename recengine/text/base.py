@@ -1,15 +1,11 @@
-"""The one interface every text embedder implements, and the factory that builds them by name."""
+"""The one interface every text embedder implements (:mod:`recengine.text.registry` builds them by name)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
-
-from recengine.errors import InputError
-
-EMBEDDERS = ("minilm", "openai", "hashing")
 
 
 class TextEmbedder(ABC):
@@ -43,24 +39,3 @@ def normalise_rows(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
-
-
-def get_embedder(name: str, **options: Any) -> TextEmbedder:
-    """Build the embedder called ``name`` (one of :data:`EMBEDDERS`); ``options`` go to its constructor.
-
-    Construction is cheap: models load on first use, and no network call is made.
-    """
-    # Imported here because every backend module imports this one.
-    if name == "hashing":
-        from recengine.text.hashing import HashingEmbedder
-
-        return HashingEmbedder(**options)
-    if name == "minilm":
-        from recengine.text.minilm import MiniLMEmbedder
-
-        return MiniLMEmbedder(**options)
-    if name == "openai":
-        from recengine.text.openai_backend import OpenAIEmbedder
-
-        return OpenAIEmbedder(**options)
-    raise InputError(f"unknown embedder {name!r}; choose one of: {', '.join(EMBEDDERS)}")

@@ -10,10 +10,14 @@ import numpy as np
 
 from recengine.config import RunConfig
 from recengine.data.mind import MindDataset, load_dataset
-from recengine.eval.calibration import calibrate
+from recengine.model.calibration import calibrate
+from recengine.outputs import check_output_folder, write_fault
 from recengine.eval.evaluate import evaluate_interactions
+from recengine.eval.metrics import METRICS
 from recengine.text import TextEmbedder
-from recengine.train.runs import LoadedRun, dataset_fingerprint, load_run, model_on_split, now_iso, save_run
+from recengine.train.runs import (
+    LoadedRun, check_dataset, dataset_fingerprint, load_run, model_on_split, now_iso, read_run_files, save_run,
+)
 from recengine.train import distributed
 from recengine.train.trainer import Prepared, ProgressCallback, Trainer, TrainEvent, TrainResult, prepare
 
@@ -39,13 +43,19 @@ def train_run(
     embedder: TextEmbedder | None = None,
     cache=None,
     progress: ProgressCallback | None = None,
+    store_name: str | None = None,
 ) -> TrainedRun:
-    """Prepare, train with early stopping, evaluate on dev (with slices, random and oracle) and save to ``out``."""
+    """Prepare, train with early stopping, evaluate on dev (with slices, random and oracle) and save to ``out``.
+
+    ``store_name`` is the store's name for the dataset, recorded in meta.json beside its folder and fingerprint.
+    """
     config = config or RunConfig()
     config.model.validate()
     config.train.validate()
     dataset = _as_dataset(data)
     context = distributed.from_environment(config.train.device)
+    if out is not None and context.is_main:  # only a run or an empty folder is replaced, and never the data
+        check_output_folder(out, force=True, inputs=[("dataset", dataset.root)])
     if not context.is_main:
         progress = None  # one progress report per job, from rank 0
     started = time.perf_counter()
@@ -73,17 +83,28 @@ def train_run(
         "train_seconds": round(time.perf_counter() - started, 2),
         "device": str(trainer.device),
         "world_size": context.world_size,
-        "dataset": {"root": str(Path(dataset.root).resolve()), "fingerprint": dataset_fingerprint(dataset.root)},
+        "dataset": {"root": str(Path(dataset.root).resolve()), "fingerprint": dataset_fingerprint(dataset.root),
+                    "store_name": store_name},
         "warnings": prepared.warnings,
         "calibration": result.recommender.calibration.to_dict(),
         "retrieval": retrieval,
     }
     if out is not None and context.is_main:  # checkpoints are written by rank 0 only
-        save_run(out, result.recommender, meta=meta, history=result.history, metrics=metrics)
+        _save(out, result.recommender, dataset, meta=meta, history=result.history, metrics=metrics)
     distributed.barrier(context)
     if progress:
         progress(TrainEvent("done", epoch=result.best_epoch, metrics=metrics and metrics["model"]))
     return TrainedRun(result, metrics, meta, prepared, Path(out) if out is not None else None)
+
+
+def _save(out: str | Path, recommender, dataset: MindDataset, **parts) -> None:
+    """Save the run, checking ``out`` again (it may have changed while training); a full disk or a permission
+    fault is one line naming the path."""
+    check_output_folder(out, force=True, inputs=[("dataset", dataset.root)])
+    try:
+        save_run(out, recommender, **parts)
+    except OSError as exc:
+        raise write_fault(exc, out) from None
 
 
 def dual_evaluation(evaluator, prepared: Prepared, with_retrieval: dict, *, seed: int) -> dict:
@@ -96,7 +117,7 @@ def dual_evaluation(evaluator, prepared: Prepared, with_retrieval: dict, *, seed
     finally:
         net.user_bank = bank
         evaluator.invalidate()
-    pick = lambda m: {k: m["model"][k] for k in ("auc", "mrr", "ndcg@5", "ndcg@10")}  # noqa: E731
+    pick = lambda m: {k: m["model"][k] for k in METRICS}  # noqa: E731
     return {"users_in_bank": len(bank) if bank is not None else 0, "with": pick(with_retrieval), "without": pick(without),
             "slices_with": {k: v["auc"] for k, v in with_retrieval["slices"].items()},
             "slices_without": {k: v["auc"] for k, v in without["slices"].items()}}
@@ -110,17 +131,34 @@ def evaluate_run(
     embedder: TextEmbedder | None = None,
     cache=None,
     seed: int = 0,
+    allow_dataset_change: bool = False,
 ) -> dict:
-    """Evaluate a saved run on a split: ``{"model", "random", "oracle", "slices", "baselines"}``."""
-    model, inter, truth, _ = _on_split(run, data, split, embedder, cache)
+    """Evaluate a saved run on a split: ``{"model", "random", "oracle", "slices", "baselines"}``.
+
+    Data other than the run was trained on is refused unless ``allow_dataset_change``.
+    """
+    model, inter, truth, _ = _on_split(run, data, split, embedder, cache, allow_dataset_change=allow_dataset_change)
     return evaluate_interactions(model, inter, truth=truth, seed=seed)
 
 
-def _on_split(run, data, split: str, embedder, cache, *, require_labels: bool = True):
+def _checked_data(run, data, allow_dataset_change: bool) -> MindDataset | None:
+    """``data`` loaded, once it is known to be the data the run was trained on (or that is allowed not to be)."""
+    if data is None:
+        return None
+    if not allow_dataset_change:  # before loading it
+        path, meta = (run.path, run.meta) if isinstance(run, LoadedRun) else (Path(run), read_run_files(run)[1])
+        check_dataset(path, meta, data.root if isinstance(data, MindDataset) else data)
+    return _as_dataset(data)
+
+
+def _on_split(run, data, split: str, embedder, cache, *, require_labels: bool = True,
+              allow_dataset_change: bool = False):
     """The run (loaded unless it already is) as a model over ``split``'s catalogue, its unseen articles added
     zero-shot: ``(model, the split's impressions, their truth or None, the dataset)``."""
-    dataset = _as_dataset(data) if data is not None else None
-    loaded = run if isinstance(run, LoadedRun) else load_run(run, dataset=dataset, embedder=embedder, cache=cache)
+    dataset = _checked_data(run, data, allow_dataset_change)
+    loaded = run if isinstance(run, LoadedRun) else load_run(
+        run, dataset=dataset, embedder=embedder, cache=cache, allow_dataset_change=allow_dataset_change
+    )
     dataset = dataset or loaded.dataset
     model, inter, truth = model_on_split(loaded.recommender, dataset, split, embedder=embedder, cache=cache,
                                          require_labels=require_labels)
@@ -134,13 +172,16 @@ def predict_run(
     split: str = "test",
     embedder: TextEmbedder | None = None,
     cache=None,
+    allow_dataset_change: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scores for every candidate of a split, labeled or not (MIND's test split has no labels).
 
     Returns impression ids (n,), scores (C,) in the file's candidate order, and CSR offsets (n+1,);
-    a candidate whose article is missing from the split's news.tsv scores -inf (ranked last).
+    a candidate whose article is missing from the split's news.tsv scores -inf (ranked last). Data other than
+    the run was trained on is refused unless ``allow_dataset_change``.
     """
-    scored, inter, _, dataset = _on_split(run, data, split, embedder, cache, require_labels=False)
+    scored, inter, _, dataset = _on_split(run, data, split, embedder, cache, require_labels=False,
+                                          allow_dataset_change=allow_dataset_change)
     behaviors = dataset.splits[split].behaviors
     rows = scored.catalog.articles.rows(behaviors.articles)[behaviors.candidates]
     scores = np.full(len(rows), -np.inf)

@@ -22,9 +22,10 @@ from safetensors.torch import load_file, save_file
 
 from recengine import atomic
 from recengine.config import RUN_FORMAT_VERSION, RunConfig
+from recengine.data import identity
 from recengine.data.mind import BEHAVIORS_FILE, NEWS_FILE, MindDataset, News, load_dataset
-from recengine.errors import InputError, RunFormatError
-from recengine.eval.calibration import Calibration
+from recengine.errors import InputError, RecengineError, RunFormatError
+from recengine.model.calibration import Calibration
 from recengine.eval.evaluate import align_truth
 from recengine.model.catalog import Catalog, IdMap
 from recengine.model.interactions import Interactions, attach_history_times, build_interactions, click_log
@@ -46,16 +47,45 @@ def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+class DatasetChangedError(RecengineError):
+    """A run was asked to evaluate or serve against data other than the data it was trained on."""
+
+
 def dataset_fingerprint(root: str | Path) -> str:
-    """SHA-256 over the train split's news.tsv and behaviors.tsv: tells whether a run's data changed."""
+    """The content fingerprint of the dataset at ``root`` (:mod:`recengine.data.identity`): whether a run's data
+    changed, and which store dataset it is."""
+    return identity.dataset_fingerprint(root)
+
+
+def _legacy_fingerprint(root: Path) -> str:
+    """What runs recorded before content fingerprints: SHA-256 over the train split's news.tsv and behaviors.tsv."""
     digest = hashlib.sha256()
-    root = Path(root)
     train = root / "train" if (root / "train").is_dir() else root
     for name in (NEWS_FILE, BEHAVIORS_FILE):
-        with open(train / name, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        try:
+            with open(train / name, "rb") as handle:
+                for block in iter(lambda: handle.read(identity.BLOCK), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise InputError(f"cannot read the dataset ({exc.strerror})", path=train / name) from None
     return digest.hexdigest()[:16]
+
+
+def check_dataset(path: Path, meta: dict, root: str | Path) -> None:
+    """Refuse ``root`` unless it holds the data the run at ``path`` was trained on. A run saved without a
+    fingerprint is not checked; one saved before content fingerprints is checked the way it was fingerprinted."""
+    recorded = meta.get("dataset") or {}
+    expected = recorded.get("fingerprint")
+    if not expected:
+        return
+    root = Path(root)
+    actual = dataset_fingerprint(root) if expected.startswith(identity.PREFIX) else _legacy_fingerprint(root)
+    if actual != expected:
+        raise DatasetChangedError(
+            f"{path}: the run was trained on data {expected} (folder {recorded.get('root')}), but {root} holds other "
+            f"data ({actual}): changed or replaced since. Use the data it was trained on (--data FOLDER), or use this "
+            "data anyway with --allow-dataset-change (allow_dataset_change=True)"
+        )
 
 
 @dataclass
@@ -112,8 +142,11 @@ def _check_meta(path: Path, meta) -> dict:
     if version > RUN_FORMAT_VERSION:
         raise RunFormatError(f"{path}: written by a newer recengine; upgrade to load this run")
     dataset = meta.get("dataset")
-    if dataset is not None and not (isinstance(dataset, dict) and isinstance(dataset.get("root", ""), str)):
-        raise RunFormatError(f"{path}: 'dataset' must be an object with the dataset folder as 'root'")
+    texts = ("root", "fingerprint", "store_name")
+    if dataset is not None and not (
+        isinstance(dataset, dict) and all(isinstance(dataset.get(k) or "", str) for k in texts)
+    ):
+        raise RunFormatError(f"{path}: 'dataset' must be an object with text entries root, fingerprint and store_name")
     calibration = meta.get("calibration")
     if calibration is not None:
         numbers = isinstance(calibration, dict) and set(calibration) <= {"scale", "shift", "candidates"} and all(
@@ -193,27 +226,32 @@ def load_run(
     embedder: TextEmbedder | None = None,
     cache=None,
     device: str = "cpu",
+    allow_dataset_change: bool = False,
 ) -> LoadedRun:
-    """Load a run folder: check every piece, rebuild the catalogue from its dataset, load the weights."""
+    """Load a run folder: check every piece, rebuild the catalogue from its dataset, load the weights.
+
+    ``dataset`` defaults to the folder the run trained on. Data whose fingerprint differs from the one the run
+    recorded is refused (:class:`DatasetChangedError`) unless ``allow_dataset_change``.
+    """
     path = Path(path)
     config, meta, maps = read_run_files(path)
     if dataset is None:
         root = (meta.get("dataset") or {}).get("root")
         if not root or not Path(root).is_dir():
-            raise RunFormatError(f"{path}: the run's dataset folder {root!r} is not there; pass the dataset explicitly")
+            raise RunFormatError(
+                f"{path}: the run's dataset folder {root!r} is not there; pass the dataset with --data FOLDER "
+                "(dataset= in Python)"
+            )
+        if not allow_dataset_change:  # before the expensive load
+            check_dataset(path, meta, root)
         dataset = load_dataset(root)
+    elif not allow_dataset_change:
+        check_dataset(path, meta, dataset.root)
     embedder = embedder or get_embedder(config.model.embedder)
     catalog = catalog_for(dataset, maps["articles"], config, embedder, cache)
     users = IdMap(maps["users"])
     state = load_weights(path / WEIGHTS_FILE)
-    net = RecommenderNet(
-        config.model,
-        n_articles=len(catalog),
-        n_users=max(len(users), 1),
-        text_dim=catalog.text.shape[1],
-        num_entities=catalog.graph.num_entities,
-        entity_dim=catalog.graph.entity_feature_dim,
-    )
+    net = RecommenderNet.for_catalog(config.model, catalog, len(users))
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -24,7 +24,7 @@ from recengine.errors import InputError
 from recengine.eval.metrics import mind_metrics_csr
 from recengine.model.catalog import UNKNOWN_TIME, Catalog, IdMap
 from recengine.model.interactions import Interactions, attach_history_times, build_interactions, click_log, pad_last
-from recengine.model.network import UNKNOWN_SECONDS, RecommenderNet
+from recengine.model.network import RecommenderNet
 from recengine.model.recommender import Recommender
 from recengine.model.retrieval import build_user_bank
 from recengine.text import TextEmbedder, get_embedder
@@ -180,7 +180,7 @@ class ClickBatches:
             "mask": mask,
             "candidates": np.concatenate([self.click_articles[samples][:, None], negatives], axis=1),
             "user_rows": inter.user_rows[rows],
-            "history_times": np.where(history_times == UNKNOWN_TIME, UNKNOWN_SECONDS, history_times),
+            "history_times": history_times,
             "now": inter.times[rows],
         }
 
@@ -245,8 +245,137 @@ def deterministic() -> Iterator[None]:
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
 
 
+@dataclass
+class Optimization:
+    """The optimizers of one fit and their learning-rate schedules.
+
+    Dense layers use AdamW; the ID tables use SparseAdam (no weight decay, no dense moments: untouched rows
+    stay exactly as they are). A step schedule (warm-up, then cosine or flat) moves the rate every step;
+    under ``plateau`` it only warms up and ReduceLROnPlateau halves the rate after an epoch without progress.
+    """
+
+    optimizers: list[torch.optim.Optimizer]
+    dense: list[torch.nn.Parameter]
+    step_schedulers: list[torch.optim.lr_scheduler.LRScheduler]
+    epoch_schedulers: list[torch.optim.lr_scheduler.ReduceLROnPlateau]
+    warmup: int
+    plateau: bool
+    grad_clip: float
+    steps_taken: int = 0
+
+    def zero_grad(self) -> None:
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        """Clip, step every optimizer, then the step schedule."""
+        if self.grad_clip > 0 and self.dense:
+            torch.nn.utils.clip_grad_norm_(self.dense, self.grad_clip)
+        for o in self.optimizers:
+            o.step()
+        self.steps_taken += 1
+        # Under "plateau" the step scheduler only warms up: stepping it later would reset the rate to
+        # its base and undo every reduction ReduceLROnPlateau made.
+        if not self.plateau or self.steps_taken <= self.warmup:
+            for s in self.step_schedulers:
+                s.step()
+
+    def end_epoch(self, score: float) -> None:
+        for s in self.epoch_schedulers:
+            s.step(score)
+
+    @property
+    def lr(self) -> float | None:
+        return self.optimizers[0].param_groups[0]["lr"] if self.optimizers else None
+
+
+def build_optimization(
+    net: RecommenderNet, config: RunConfig, total_steps: int, trainable: Callable[[str], bool] | None, lr_scale: float
+) -> Optimization:
+    """Optimizers over the parameters ``trainable(name)`` accepts (all by default), the rest frozen."""
+    cfg = config.train
+    sparse, dense = [], []
+    for name, param in net.named_parameters():
+        if trainable is not None and not trainable(name):
+            param.requires_grad_(False)
+            continue
+        param.requires_grad_(True)
+        is_sparse = name.endswith(("article_ids.weight", "article_bias.weight", "user_ids.weight"))
+        (sparse if is_sparse else dense).append(param)
+    optimizers: list[torch.optim.Optimizer] = []
+    if dense:
+        optimizers.append(torch.optim.AdamW(dense, lr=cfg.lr * lr_scale, weight_decay=cfg.weight_decay))
+    if sparse:
+        optimizers.append(torch.optim.SparseAdam(sparse, lr=cfg.lr * lr_scale * cfg.id_lr_scale))
+    warmup = int(cfg.warmup * total_steps)
+    plateau = cfg.schedule == "plateau"
+    epoch_schedulers = (
+        [torch.optim.lr_scheduler.ReduceLROnPlateau(o, mode="max", factor=0.5, patience=0) for o in optimizers]
+        if plateau
+        else []
+    )
+    shape = _lr_lambda("none" if plateau else cfg.schedule, warmup, total_steps)
+    step_schedulers = [torch.optim.lr_scheduler.LambdaLR(o, shape) for o in optimizers]
+    return Optimization(optimizers, dense, step_schedulers, epoch_schedulers, warmup, plateau, cfg.grad_clip)
+
+
+@dataclass
+class EarlyStopping:
+    """Keeps the best score seen and the weights that reached it; stop after ``patience`` epochs in a row
+    without a better score."""
+
+    patience: int
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    bad_epochs: int = 0
+
+    def update(self, epoch: int, score: float, net: torch.nn.Module) -> None:
+        if score > self.best_score:
+            self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
+            self.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+
+    @property
+    def should_stop(self) -> bool:
+        return self.bad_epochs > self.patience
+
+    def restore(self, net: torch.nn.Module) -> None:
+        """Load the best weights back into ``net`` (nothing to do before the first update)."""
+        if self.best_state is not None:
+            net.load_state_dict(self.best_state)
+
+
+@dataclass
+class EpochStats:
+    """What one training epoch did: summed loss, steps, summed gradient norm per module, samples."""
+
+    loss: float
+    steps: int
+    grad_norms: dict[str, float]
+    samples: int
+
+
+@dataclass
+class FitData:
+    """What every step of one fit reads: the batches, their random stream, and the catalogue tensors."""
+
+    batches: ClickBatches
+    rng: np.random.Generator
+    rank_batch: int  # --batch-size is the global batch: each of N ranks takes 1/N of it per step
+    steps_per_epoch: int
+    text: torch.Tensor
+    graph: object  # GraphTensors on the device, or None without the graph view
+    first_seen: torch.Tensor
+
+
 class Trainer:
-    """Fits a :class:`RecommenderNet` on prepared data; reports through ``progress``."""
+    """Fits a :class:`RecommenderNet` on prepared data; reports through ``progress``.
+
+    One fit runs in named phases: :func:`build_optimization`, then per epoch :meth:`train_epoch` and
+    :meth:`valid_epoch`, with :class:`EarlyStopping` keeping the best weights.
+    """
 
     def __init__(
         self,
@@ -266,15 +395,9 @@ class Trainer:
         self.net = net if net is not None else self.new_network()
 
     def new_network(self) -> RecommenderNet:
+        """A fresh network; the articles and users of the train split count as trained."""
         p = self.prepared
-        net = RecommenderNet(
-            self.config.model,
-            n_articles=len(p.catalog),
-            n_users=max(len(p.users), 1),
-            text_dim=p.catalog.text.shape[1],
-            num_entities=p.catalog.graph.num_entities,
-            entity_dim=p.catalog.graph.entity_feature_dim,
-        )
+        net = RecommenderNet.for_catalog(self.config.model, p.catalog, len(p.users))
         seen = np.zeros(len(p.catalog), dtype=bool)
         seen[p.train.history] = True
         seen[p.train.candidates] = True
@@ -295,149 +418,88 @@ class Trainer:
 
     def _fit(self, trainable: Callable[[str], bool] | None, lr_scale: float) -> TrainResult:
         cfg = self.config.train
-        p = self.prepared
-        net, device = self.net, self.device
         started = time.perf_counter()
-        batches = ClickBatches(
-            p.train, cfg.negatives, self.config.model.max_history, cfg.seed, np.flatnonzero(net.article_trained.cpu().numpy())
-        )
-        context = self.context
-        rng = np.random.default_rng([cfg.seed, context.rank, 1])
-        sparse, dense = [], []
-        for name, param in net.named_parameters():
-            if trainable is not None and not trainable(name):
-                param.requires_grad_(False)
-                continue
-            param.requires_grad_(True)
-            is_sparse = name.endswith(("article_ids.weight", "article_bias.weight", "user_ids.weight"))
-            (sparse if is_sparse else dense).append(param)
-        optimizers = []
-        if dense:
-            optimizers.append(torch.optim.AdamW(dense, lr=cfg.lr * lr_scale, weight_decay=cfg.weight_decay))
-        if sparse:
-            # No weight decay and no dense moments: untouched rows stay exactly as they are.
-            optimizers.append(torch.optim.SparseAdam(sparse, lr=cfg.lr * lr_scale * cfg.id_lr_scale))
-        # --batch-size is the global batch: each of N ranks takes 1/N of it per step.
-        rank_batch = max(1, math.ceil(cfg.batch_size / context.world_size))
-        steps_per_epoch = max(1, math.ceil(len(batches) / context.world_size / rank_batch))
-        total = steps_per_epoch * cfg.epochs
-        warmup = int(cfg.warmup * total)
-        if cfg.schedule == "plateau":
-            schedulers = [torch.optim.lr_scheduler.ReduceLROnPlateau(o, mode="max", factor=0.5, patience=0) for o in optimizers]
-            step_schedulers = [torch.optim.lr_scheduler.LambdaLR(o, _lr_lambda("none", warmup, total)) for o in optimizers]
-        else:
-            schedulers = []
-            step_schedulers = [torch.optim.lr_scheduler.LambdaLR(o, _lr_lambda(cfg.schedule, warmup, total)) for o in optimizers]
-        pos_weight = cfg.pos_weight if cfg.pos_weight is not None else float(max(cfg.negatives, 1))
-        groups = _module_groups(net)
-        text = p.catalog.text.to(device)
-        graph = p.catalog.graph.tensors().to(device) if "graph" in net.views else None
-        first_seen_np = np.where(p.catalog.first_seen == UNKNOWN_TIME, UNKNOWN_SECONDS, p.catalog.first_seen)
-        first_seen = torch.from_numpy(first_seen_np).to(device)
-        history: list[dict] = []
-        best_auc, best_epoch, best_state, bad_epochs = -1.0, 0, None, 0
-        samples_seen = 0
-        global_step = 0
-        stopped_early = False
+        data = self.fit_data()
+        optimization = build_optimization(self.net, self.config, data.steps_per_epoch * cfg.epochs, trainable, lr_scale)
+        stopping = EarlyStopping(cfg.patience)
         # Views and fusions that skip a module in some batches (e.g. no empty history) leave it unused.
-        model = DistributedDataParallel(net, find_unused_parameters=True) if context.active else net
+        model = DistributedDataParallel(self.net, find_unused_parameters=True) if self.context.active else self.net
         evaluator = self.evaluation_model()
+        history: list[dict] = []
+        samples_seen, stopped_early = 0, False
         for epoch in range(1, cfg.epochs + 1):
-            if self.config.model.user_retrieval:
-                # Rebuilt every epoch so the bank follows the encoder (a stale index was seeds/004's trouble).
-                net.user_bank = build_user_bank(Recommender(self.config, p.catalog, p.users, net, str(device)), p.train)
-                evaluator.invalidate()
-            net.train()
-            order = batches.epoch_order(epoch, context)
-            epoch_loss, epoch_steps = 0.0, 0
-            norms: dict[str, float] = {name: 0.0 for name in groups}
+            self._refresh_user_bank(evaluator)
             epoch_start = time.perf_counter()
-            for step in range(steps_per_epoch):
-                samples = order[step * rank_batch : (step + 1) * rank_batch]
-                if len(samples) == 0:
-                    break
-                batch = to_tensors(batches.batch(samples, rng), device)
-                logits, rows = model(
-                    batch, text, graph, first_seen, self.config.model.id_dropout, in_batch=cfg.loss == "infonce"
-                )
-                loss = self._loss(logits, rows, pos_weight)
-                for o in optimizers:
-                    o.zero_grad(set_to_none=True)
-                loss.backward()
-                for name, params in groups.items():
-                    norms[name] += _grad_norm(params)
-                if cfg.grad_clip > 0 and dense:
-                    torch.nn.utils.clip_grad_norm_(dense, cfg.grad_clip)
-                for o in optimizers:
-                    o.step()
-                global_step += 1
-                # Under "plateau" the step scheduler only warms up: stepping it later would reset the rate to
-                # its base and undo every reduction ReduceLROnPlateau made.
-                if cfg.schedule != "plateau" or global_step <= warmup:
-                    for s in step_schedulers:
-                        s.step()
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"training diverged at epoch {epoch}, step {step + 1} (loss {value})")
-                epoch_loss += value
-                epoch_steps += 1
-                samples_seen += len(samples) * context.world_size
-                if step % 10 == 0 or step == steps_per_epoch - 1:
-                    self.progress(TrainEvent("step", epoch, cfg.epochs, step + 1, steps_per_epoch, value, self._lr(optimizers)))
-            evaluator.invalidate()
-            metrics = self._dev_metrics(evaluator)
-            auc = metrics["auc"] if metrics and metrics.get("auc") is not None else -epoch_loss
-            entry = {
-                "epoch": epoch,
-                "train_loss": distributed.mean(epoch_loss / max(epoch_steps, 1), context),
-                "lr": self._lr(optimizers),
-                "dev": metrics,
-                "grad_norms": {name: total / max(epoch_steps, 1) for name, total in norms.items()},
-                "seconds": round(time.perf_counter() - epoch_start, 3),
-                "samples": epoch_steps * rank_batch * context.world_size,
-            }
+            stats = self.train_epoch(epoch, model, data, optimization)
+            samples_seen += stats.samples
+            metrics = self.valid_epoch(evaluator)
+            score = metrics["auc"] if metrics and metrics.get("auc") is not None else -stats.loss
+            entry = self._history_entry(epoch, stats, metrics, optimization, data, time.perf_counter() - epoch_start)
             history.append(entry)
-            for s in schedulers:
-                s.step(auc)
-            self.progress(TrainEvent("epoch", epoch, cfg.epochs, steps_per_epoch, steps_per_epoch, entry["train_loss"], entry["lr"], metrics))
-            if auc > best_auc:
-                best_auc, best_epoch, bad_epochs = auc, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                bad_epochs += 1
-                if bad_epochs > cfg.patience:
-                    stopped_early = epoch < cfg.epochs
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        if self.config.model.user_retrieval:
-            net.user_bank = build_user_bank(Recommender(self.config, p.catalog, p.users, net, str(device)), p.train)
-        for param in net.parameters():
-            param.requires_grad_(True)
-        result = Recommender(self.config, p.catalog, p.users, net, str(device))
-        return TrainResult(result, history, best_epoch, samples_seen, time.perf_counter() - started, stopped_early)
+            optimization.end_epoch(score)
+            self.progress(TrainEvent("epoch", epoch, cfg.epochs, data.steps_per_epoch, data.steps_per_epoch,
+                                     entry["train_loss"], entry["lr"], metrics))
+            stopping.update(epoch, score, self.net)
+            if stopping.should_stop:
+                stopped_early = epoch < cfg.epochs
+                break
+        return self._finish(stopping, history, samples_seen, time.perf_counter() - started, stopped_early)
 
-    def _loss(self, logits: torch.Tensor, rows: torch.Tensor, pos_weight: float) -> torch.Tensor:
+    def fit_data(self) -> FitData:
+        """Batches over the train split's clicks and the catalogue's tensors on the device."""
+        cfg, p, context = self.config.train, self.prepared, self.context
+        trained_rows = np.flatnonzero(self.net.article_trained.cpu().numpy())
+        batches = ClickBatches(p.train, cfg.negatives, self.config.model.max_history, cfg.seed, trained_rows)
+        rank_batch = max(1, math.ceil(cfg.batch_size / context.world_size))
+        return FitData(
+            batches=batches,
+            rng=np.random.default_rng([cfg.seed, context.rank, 1]),
+            rank_batch=rank_batch,
+            steps_per_epoch=max(1, math.ceil(len(batches) / context.world_size / rank_batch)),
+            text=p.catalog.text.to(self.device),
+            graph=p.catalog.graph.tensors().to(self.device) if "graph" in self.net.views else None,
+            first_seen=torch.from_numpy(p.catalog.first_seen).to(self.device),
+        )
+
+    def train_epoch(self, epoch: int, model: torch.nn.Module, data: FitData, optimization: Optimization) -> EpochStats:
+        """One pass over this rank's share of the clicks; raises FloatingPointError when the loss diverges."""
         cfg = self.config.train
-        if cfg.loss == "listwise":
-            return losses.listwise(logits)
-        if cfg.loss == "bce":
-            return losses.bce(logits, pos_weight, cfg.bce_on_probabilities)
-        own = cfg.negatives + 1
-        valid = torch.ones_like(rows, dtype=torch.bool)
-        valid[:, own:] = rows[:, own:] != rows[:, :1]
-        return losses.infonce(logits, valid)
+        self.net.train()
+        order = data.batches.epoch_order(epoch, self.context)
+        pos_weight = cfg.pos_weight if cfg.pos_weight is not None else float(max(cfg.negatives, 1))
+        groups = _module_groups(self.net)
+        stats = EpochStats(0.0, 0, {name: 0.0 for name in groups}, 0)
+        for step in range(data.steps_per_epoch):
+            samples = order[step * data.rank_batch : (step + 1) * data.rank_batch]
+            if len(samples) == 0:
+                break
+            batch = to_tensors(data.batches.batch(samples, data.rng), self.device)
+            logits, rows = model(
+                batch, data.text, data.graph, data.first_seen, self.config.model.id_dropout, in_batch=cfg.loss == "infonce"
+            )
+            loss = self._loss(logits, rows, pos_weight)
+            optimization.zero_grad()
+            loss.backward()
+            for name, params in groups.items():
+                stats.grad_norms[name] += _grad_norm(params)
+            optimization.step()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise FloatingPointError(f"training diverged at epoch {epoch}, step {step + 1} (loss {value})")
+            stats.loss += value
+            stats.steps += 1
+            stats.samples += len(samples) * self.context.world_size
+            if step % 10 == 0 or step == data.steps_per_epoch - 1:
+                self.progress(TrainEvent("step", epoch, cfg.epochs, step + 1, data.steps_per_epoch, value, optimization.lr))
+        return stats
 
-    @staticmethod
-    def _lr(optimizers: list[torch.optim.Optimizer]) -> float | None:
-        return optimizers[0].param_groups[0]["lr"] if optimizers else None
-
-    def _dev_metrics(self, evaluator: Recommender) -> dict | None:
-        """Dev metrics after an epoch; the impressions are split across ranks and the scores gathered, so every
-        rank computes the same numbers (and takes the same early-stopping decision)."""
+    def valid_epoch(self, evaluator: Recommender) -> dict | None:
+        """Dev metrics after an epoch (None without a labelled dev split); the impressions are split across
+        ranks and the scores gathered, so every rank computes the same numbers (and stops at the same epoch)."""
         dev = self.prepared.dev
         if dev is None:
             return None
+        evaluator.invalidate()  # the weights changed since the last scoring
         limit = self.config.train.eval_impressions
         if limit and limit < len(dev):
             dev = dev.select(np.random.default_rng(self.config.train.seed).choice(len(dev), size=limit, replace=False))
@@ -449,3 +511,51 @@ class Trainer:
             _, flat = gather_ranges(dev.candidate_ptr, rows)
             scores[flat] = part
         return mind_metrics_csr(dev.labels, scores, dev.candidate_ptr)
+
+    def _refresh_user_bank(self, evaluator: Recommender) -> None:
+        """With user retrieval, rebuild the bank of user vectors from the current encoder (a stale bank was
+        seeds/004's trouble)."""
+        if not self.config.model.user_retrieval:
+            return
+        p = self.prepared
+        self.net.user_bank = build_user_bank(Recommender(self.config, p.catalog, p.users, self.net, str(self.device)), p.train)
+        evaluator.invalidate()
+
+    def _history_entry(
+        self, epoch: int, stats: EpochStats, metrics: dict | None, optimization: Optimization, data: FitData, seconds: float
+    ) -> dict:
+        world = self.context.world_size
+        steps = max(stats.steps, 1)
+        return {
+            "epoch": epoch,
+            "train_loss": distributed.mean(stats.loss / steps, self.context),
+            "lr": optimization.lr,
+            "dev": metrics,
+            "grad_norms": {name: total / steps for name, total in stats.grad_norms.items()},
+            "seconds": round(seconds, 3),
+            "samples": stats.steps * data.rank_batch * world,
+        }
+
+    def _finish(
+        self, stopping: EarlyStopping, history: list[dict], samples_seen: int, seconds: float, stopped_early: bool
+    ) -> TrainResult:
+        """Restore the best weights, rebuild the user bank for them, unfreeze everything."""
+        stopping.restore(self.net)
+        p = self.prepared
+        if self.config.model.user_retrieval:
+            self.net.user_bank = build_user_bank(Recommender(self.config, p.catalog, p.users, self.net, str(self.device)), p.train)
+        for param in self.net.parameters():
+            param.requires_grad_(True)
+        result = Recommender(self.config, p.catalog, p.users, self.net, str(self.device))
+        return TrainResult(result, history, stopping.best_epoch, samples_seen, seconds, stopped_early)
+
+    def _loss(self, logits: torch.Tensor, rows: torch.Tensor, pos_weight: float) -> torch.Tensor:
+        cfg = self.config.train
+        if cfg.loss == "listwise":
+            return losses.listwise(logits)
+        if cfg.loss == "bce":
+            return losses.bce(logits, pos_weight, cfg.bce_on_probabilities)
+        own = cfg.negatives + 1
+        valid = torch.ones_like(rows, dtype=torch.bool)
+        valid[:, own:] = rows[:, own:] != rows[:, :1]
+        return losses.infonce(logits, valid)

@@ -1,6 +1,7 @@
-"""Bad MIND files beyond what the data tests cover: a 200 MB line read in bounded memory, every bad-row kind
-refused by the dashboard's import with nothing recorded, and readers that never fail with anything but an
-InputError on arbitrary bytes.
+"""Bad MIND files beyond what the data tests cover: a 200 MB line read in bounded memory, endless inputs (a link
+to /dev/urandom, a FIFO fed forever) stopped quickly in bounded memory, every bad-row kind refused by the
+dashboard's import with nothing recorded, and readers that never fail with anything but an InputError on
+arbitrary bytes.
 
 Already covered elsewhere (not repeated here): each bad-row kind skipped/counted or strict with file:line
 (tests/test_mind_bad_input.py), the CLI's exit 2 and one line for them (tests/test_data_cli.py), paths outside the
@@ -9,6 +10,8 @@ import roots and zip escapes (tests/test_imports.py, tests/ui/test_pages.py).
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,7 +26,7 @@ from recengine.data.store import Store
 from recengine.errors import InputError
 from recengine.workspace import Workspace
 
-from .conftest import assert_one_line_error, folder_digest, run_cli
+from .conftest import assert_one_line_error, finish, folder_digest, run_cli, start_cli
 
 LINE_MB = 200
 
@@ -98,6 +101,67 @@ def test_over_long_lines_across_blocks_are_counted_with_their_length(tmp_path: P
     assert dict(report.skipped) == {"line_too_long": 2}
     assert f"news.tsv:2: line is {lengths[1]:,} bytes long" in report.messages[0]
     assert f"news.tsv:4: line is {lengths[3]:,} bytes long" in report.messages[1]
+
+
+# --------------------------------------------------------------------------- endless inputs
+
+# The reader holds a few blocks' working copies at most (4 MiB blocks: ~15 MiB measured over the baseline);
+# the bound leaves room for allocator noise, far below the gigabytes an unbounded read reaches in seconds.
+ENDLESS_PEAK_OVER_BASELINE_MB = 100
+ENDLESS_TIMEOUT_S = 120
+
+
+@pytest.fixture(scope="module")
+def baseline_peak_mb(tmp_path_factory: pytest.TempPathFactory) -> float:
+    """Peak memory of `data check` on a small valid folder: the interpreter and its libraries."""
+    small = bad_rows.write_folder(tmp_path_factory.mktemp("baseline") / "small")
+    result = run_cli("data", "check", small)
+    assert result.code == 0, result.err
+    return result.peak_mb
+
+
+def test_a_link_to_dev_urandom_stops_with_one_line_in_bounded_memory(tmp_path: Path, baseline_peak_mb: float):
+    folder = bad_rows.write_folder(tmp_path / "data")
+    (folder / "behaviors.tsv").unlink()
+    (folder / "behaviors.tsv").symlink_to("/dev/urandom")
+    result = run_cli("data", "check", folder, timeout=ENDLESS_TIMEOUT_S)
+    last = assert_one_line_error(result.code, result.err, f"{folder / 'behaviors.tsv'}: stopped reading at line 10,001",
+                                 "lines 1-10,001 are all bad", "are not UTF-8 (first at line")
+    assert all(c.isprintable() for c in last)  # the quoted garbage is escaped: no raw terminal controls
+    assert result.out == ""
+    assert result.peak_mb - baseline_peak_mb < ENDLESS_PEAK_OVER_BASELINE_MB, (result.peak_mb, baseline_peak_mb)
+
+
+def test_a_fifo_fed_forever_stops_with_one_line_in_bounded_memory(tmp_path: Path, baseline_peak_mb: float):
+    """`yes` writes two-column lines into behaviors.tsv (a FIFO) for as long as anyone reads."""
+    folder = bad_rows.write_folder(tmp_path / "data")
+    fifo = folder / "behaviors.tsv"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    proc = start_cli("data", "check", folder)
+    with open(fifo, "wb") as pipe:
+        feeder = subprocess.Popen(["yes", "U1\tnot a row"], stdout=pipe)
+    try:
+        result = finish(proc, timeout=ENDLESS_TIMEOUT_S)
+    finally:
+        feeder.kill()
+        feeder.wait()
+    assert_one_line_error(result.code, result.err, f"{fifo}: stopped reading at line 10,001",
+                          "lines 1-10,001 are all bad",
+                          "the file has 2 tab-separated columns (all ", "lines read), and MIND's behaviors.tsv has 5")
+    assert result.peak_mb - baseline_peak_mb < ENDLESS_PEAK_OVER_BASELINE_MB, (result.peak_mb, baseline_peak_mb)
+
+
+def test_garbage_between_good_rows_is_read_to_the_end_with_exact_counts(tmp_path: Path):
+    """Bad runs shorter than the limit do not stop the reader: 30,000 bad lines in runs of 9,999, all counted."""
+    good = "\t".join(bad_rows.BEHAVIORS[0]) + "\n"
+    runs = [good.replace("1\t", f"{i + 1}\t", 1) + "garbage\n" * 9_999 for i in range(3)]
+    folder = bad_rows.write_folder(tmp_path / "data", behaviors=("".join(runs) + good.replace("1\t", "4\t", 1)).encode())
+    result = run_cli("data", "check", folder, "--json")
+    assert result.code == 0, result.err[-2000:]
+    assert '"skipped_by_kind": {\n    "wrong_columns": 29997\n  }' in result.out
+    assert '"impressions": 4' in result.out
+    assert result.err.count("warning: ") == 20  # counts are exact; messages are the first 20
 
 
 # --------------------------------------------------------------------------- the dashboard's import

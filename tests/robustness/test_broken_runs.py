@@ -131,7 +131,7 @@ SHAPES = {
     "config-not-an-object": (lambda run: (run / "config.json").write_text("[1, 2]"),
                              ["config.json", "expected a JSON object"]),
     "config-bad-value": (lambda run: _json(run / "config.json", lambda c: c["model"].update(dim="big")),
-                         ["config.json", "dim must be between"]),
+                         ["config.json", "dim must be a whole number between"]),
     "meta-not-an-object": (lambda run: (run / "meta.json").write_text("[]"), ["meta.json", "expected a JSON object"]),
     "meta-version-not-a-number": (lambda run: _json(run / "meta.json", lambda m: m.update(format_version="2")),
                                   ["meta.json", "format_version"]),

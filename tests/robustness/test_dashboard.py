@@ -18,7 +18,7 @@ import pytest
 
 import test_mind_bad_input as bad_rows
 from apptest_kit import by_label, check, errors, reset, start, warm_workspace
-from recengine.bootstrap import ACTIVE_RUN, register_run
+from recengine.app.runs import ACTIVE_RUN
 from recengine.config import RunConfig
 from recengine.data.store import Store
 from recengine.workspace import Workspace
@@ -87,7 +87,9 @@ def register_damaged_copy(home: Path, ui, name: str, damage) -> str:
     meta = json.loads((folder / "meta.json").read_text())
     damage(folder)
     with Store(workspace.store_path) as store:
-        register_run(store, folder, dataset=ready.dataset, config=config, meta=meta, metrics=None)
+        # Recorded straight in the store: app.runs.register_run checks a folder first and would refuse it.
+        store.register_run(name, dataset=ready.dataset, path=str(folder), mode=meta.get("mode", "full"),
+                           config=config.to_dict())
     return name
 
 

@@ -3,7 +3,8 @@ and a folder swap. Afterwards the previous run, the store and the archive are in
 
 Kill points are chosen from what the process has reached (its progress lines on stderr, or a ``.staging`` folder
 appearing) plus a seeded random delay, so every phase is hit on a fast or a slow machine; nothing in the library
-is slowed down or hooked for the test.
+is slowed down or hooked for the test. The steps of a folder swap and of an update's commit, microseconds apart,
+are hit exactly by a process that kills itself right after its k-th rename.
 """
 
 from __future__ import annotations
@@ -206,60 +207,157 @@ def morning(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.mark.slow
-def test_killing_an_update_keeps_the_parent_and_archives_nothing(runs_dir, morning, tiny_cache, tmp_path):
-    from recengine.train.incremental import find_archived, input_fingerprint
+def hidden(folder: Path) -> list[str]:
+    """What an update may leave hidden in a folder (staging, journals, retired runs); the archive's lock is fine."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name != ".lock")
 
+
+def consumed_once(out: Path, archive: Path, cache) -> Path:
+    """Exactly one child (whole, incremental) and exactly one archive entry naming it, nothing half-done left
+    behind; returns the entry."""
+    entries = visible(archive)
+    assert len(entries) == 1, entries
+    entry = archive / entries[0]
+    assert json.loads((entry / "manifest.json").read_text())["consumed_by"] == str(out.resolve())
+    assert whole_run(out, cache) and json.loads((out / "meta.json").read_text())["mode"] == "incremental"
+    assert hidden(archive) == [] and hidden(out.parent) == [], (hidden(archive), hidden(out.parent))
+    return entry
+
+
+def rerun(parent: Path, morning: Path, out: Path, archive: Path, cache, *, force: bool = False) -> str:
+    """The same update again, in this process: 'updated', or 'already_consumed' when the killed one committed."""
+    from recengine.train.incremental import AlreadyConsumedError, update_run
+
+    try:
+        update_run(parent, morning, out, epochs=1, archive=archive, cache=cache, force=force)
+    except AlreadyConsumedError:
+        return "already_consumed"
+    return "updated"
+
+
+def committed_journal(archive: Path) -> bool:
+    return any(json.loads(p.read_text())["state"] == "commit" for p in archive.glob(".update-*.json"))
+
+
+@pytest.mark.slow
+def test_killing_an_update_anywhere_then_running_it_again_consumes_the_input_once(runs_dir, morning, tiny_cache,
+                                                                                  tmp_path):
+    """Killed at seeded random moments of start-up, training, evaluation and saving: the parent and the input are
+    untouched, a child is never visible without its archive entry (unless a committed journal says both are on
+    their way), and running the update again leaves exactly one child and one archive entry."""
     parent, out, archive = runs_dir / "good", runs_dir / "updated", tmp_path / "archive"
     parent_before, input_before = folder_digest(parent), folder_digest(morning)
-    fingerprint = input_fingerprint(morning)
-    argv = ["-m", "recengine", "update", "--run", parent, "--new-data", morning, "--out", out, "--force",
-            "--epochs", "1", "--archive", archive, "--cache", tiny_cache.folder]
+    argv = ["-m", "recengine", "update", "--run", parent, "--new-data", morning, "--out", out, "--epochs", "1",
+            "--archive", archive, "--cache", tiny_cache.folder]
     rng = random.Random(SEED + 1)
     kill_points = [
         ("start-up", lambda v: True, rng.uniform(0.3, 2.5)),
         ("training the new rows", lambda v: "phase 1" in v.err, rng.uniform(0.0, 0.05)),
+        ("evaluating", lambda v: "evaluating the update" in v.err, rng.uniform(0.0, 0.05)),
         ("saving the run", lambda v: staging_in(runs_dir)(), 0.0),
-        ("archiving the input", lambda v: staging_in(archive)(), 0.0),
     ]
     for n, (phase, ready, delay) in enumerate(kill_points):
         victim = Victim(argv, tmp_path / f"update-{n}")
         assert victim.wait_for(lambda: ready(victim)), (phase, victim.err[-2000:])
-        killed = victim.kill_after(delay)
-        assert folder_digest(parent) == parent_before, phase  # the parent is never touched
-        assert folder_digest(morning) == input_before, phase
-        if not killed:
-            # Only a kill that polls for a .staging folder can miss (a save of a few milliseconds): the update then
-            # completed, which the final step checks; undo it to go on.
-            assert phase in ("saving the run", "archiving the input") and victim.proc.returncode == 0, victim.err
-            shutil.rmtree(find_archived(archive, fingerprint))
-            shutil.rmtree(out)
-            continue
-        entry = find_archived(archive, fingerprint)
-        if entry is not None:
-            # The kill landed after the last step (a fast machine finishes a tiny update within the delay, and
-            # the interpreter's shutdown can still be killed): then everything is complete, never half of it.
-            assert json.loads((entry / "manifest.json").read_text())["consumed_by"] == str(out.resolve()), phase
-            assert whole_run(out, tiny_cache), phase
-            shutil.rmtree(entry)
-            shutil.rmtree(out)
-            continue
-        assert (not archive.exists()) or visible(archive) == [], (phase, sorted(p.name for p in archive.iterdir()))
-        # The output is absent, or whole if the kill came after its save (the archive step was not reached).
-        assert visible(runs_dir) in (["good"], ["good", "updated"]), phase
-        if out.exists():
-            assert whole_run(out, tiny_cache)
-        if phase == "archiving the input":
-            assert out.exists()  # the run was saved before the archive entry: the one step still missing
-    # The same input can be consumed afterwards, exactly once.
+        victim.kill_after(delay)
+        assert folder_digest(parent) == parent_before and folder_digest(morning) == input_before, phase
+        if out.exists() and not (archive.is_dir() and visible(archive)):
+            assert committed_journal(archive), phase  # mid-commit: the next update finishes it
+        rerun(parent, morning, out, archive, tiny_cache)
+        consumed_once(out, archive, tiny_cache)
+        shutil.rmtree(out)  # back to "not consumed" for the next kill
+        shutil.rmtree(archive / visible(archive)[0])
+    # The CLI, from a clean state, consumes it once; a second run says so and writes nothing.
     victim = Victim(argv, tmp_path / "update-final")
     assert victim.finish() == 0, victim.err[-3000:]
     assert json.loads(victim.out)["status"] == "updated"
-    entry = find_archived(archive, fingerprint)
-    assert entry is not None and visible(archive) == [entry.name]
-    assert json.loads((entry / "manifest.json").read_text())["consumed_by"] == str(out.resolve())
+    entry = consumed_once(out, archive, tiny_cache)
+    assert folder_digest(entry / "input") == input_before and folder_digest(parent) == parent_before
+    again = Victim(argv, tmp_path / "update-again")
+    assert again.finish() == 0 and json.loads(again.out)["status"] == "already_consumed"
+    assert visible(archive) == [entry.name]
+
+
+# Runs an update in a real process that SIGKILLs itself right after its k-th step: a rename or removal of the
+# journal, the staged child, the archive manifest, the archive entry, the output or the run it replaces.
+STEPPED_UPDATE = """
+import os, signal, sys
+from pathlib import Path
+
+from recengine.text import EmbeddingCache
+from recengine.train.incremental import update_run
+
+parent, new, out, archive, cache, kill_at, force = sys.argv[1:]
+out, archive, kill_at = Path(out).resolve(), Path(archive).resolve(), int(kill_at)
+real_replace, real_unlink = os.replace, os.unlink
+steps = 0
+
+
+def is_step(path) -> bool:
+    path = Path(os.fsdecode(path))
+    in_archive = path.parent == archive and (path.name.startswith(".update-") or not path.name.startswith("."))
+    manifest = path.name == "manifest.json" and path.parent.parent == archive
+    beside_out = path.parent == out.parent and path.name.startswith(f".{out.name}.") and path.name.endswith(
+        (".staging", ".retired")) and path.name.count(".staging") == 1
+    return in_archive or manifest or beside_out or path == out
+
+
+def step(path) -> None:
+    global steps
+    if is_step(path):
+        steps += 1
+        print(f"step {steps}: {Path(os.fsdecode(path)).name}", file=sys.stderr, flush=True)
+        if steps == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def replace(src, dst, **kwargs):
+    real_replace(src, dst, **kwargs)
+    step(dst)
+
+
+def unlink(path, **kwargs):
+    real_unlink(path, **kwargs)
+    if kwargs.get("dir_fd") is None:
+        step(path)
+
+
+os.replace, os.unlink = replace, unlink
+update_run(parent, new, out, epochs=1, archive=archive, cache=EmbeddingCache(cache), force=force == "force")
+print("done", file=sys.stderr)
+"""
+# The steps of an update into a new folder, and into an existing run under --force; the commit point is the
+# journal's state "commit" (step 4): a kill before it is undone, a kill after it is finished.
+FRESH_STEPS = ["journal (staging)", "staged child", "archive manifest", "journal (commit)", "child in place",
+               "archive entry in place", "journal removed"]
+FORCE_STEPS = FRESH_STEPS[:4] + ["old run moved aside"] + FRESH_STEPS[4:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("force,kill_at", [(False, k) for k in range(1, len(FRESH_STEPS) + 1)] + [(True, 5), (True, 6)])
+def test_an_update_killed_after_each_step_is_undone_or_finished(runs_dir, morning, tiny_run, tiny_cache, tmp_path,
+                                                                force, kill_at):
+    steps = FORCE_STEPS if force else FRESH_STEPS
+    parent, out, archive = runs_dir / "good", runs_dir / "updated", tmp_path / "archive"
+    if force:
+        shutil.copytree(tiny_run, out)  # a run that --force replaces
+    out_before = folder_digest(out) if force else None
+    parent_before, input_before = folder_digest(parent), folder_digest(morning)
+    done = subprocess.run([PYTHON, "-c", STEPPED_UPDATE, parent, morning, out, archive, tiny_cache.folder,
+                           str(kill_at), "force" if force else "-"], cwd=REPO, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+    assert f"step {kill_at}:" in done.stderr and f"step {kill_at + 1}:" not in done.stderr
+    assert folder_digest(parent) == parent_before and folder_digest(morning) == input_before
+    committed = kill_at >= steps.index("journal (commit)") + 1
+    if not committed:  # nothing visible changed: no child (or the old run, byte for byte), no archive entry
+        assert visible(archive) == [], steps[kill_at - 1]
+        assert (folder_digest(out) == out_before) if force else not out.exists()
+    status = rerun(parent, morning, out, archive, tiny_cache, force=force)
+    assert status == ("already_consumed" if committed else "updated"), steps[kill_at - 1]
+    entry = consumed_once(out, archive, tiny_cache)
     assert folder_digest(entry / "input") == input_before
-    assert whole_run(out, tiny_cache) and folder_digest(parent) == parent_before
+    assert visible(runs_dir) == ["good", "updated"]
 
 
 # --------------------------------------------------------------------------- store import
@@ -300,12 +398,12 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_killing_a_store_import_keeps_the_old_dataset_or_the_new_one_whole(tiny_data, demo_data, tmp_path):
-    """``world`` holds the tiny dataset; re-importing the demo dataset under the same name is killed at random
-    moments (before, during and after its transaction). The database always opens, passes SQLite's integrity
-    check, and holds the old dataset or the new one completely, never a mix."""
+    """The store holds the tiny dataset; importing the demo dataset as ``world`` is killed at random moments
+    (before, during and after its transaction). The database always opens, passes SQLite's integrity check, and
+    holds no ``world`` or the whole of it, never a part."""
     path = tmp_path / "recengine.db"
     with Store(path) as store:
-        store.import_dataset("world", load_dataset(tiny_data), source="generated")
+        store.import_dataset("other", load_dataset(tiny_data), source="generated")
     old = store_state(path)
     reference = tmp_path / "reference.db"  # the new dataset imported completely, for comparison
     shutil.copy(path, reference)
@@ -329,9 +427,9 @@ def test_killing_a_store_import_keeps_the_old_dataset_or_the_new_one_whole(tiny_
         assert state in (old, new), (phase, state["counts"])
         if phase == "writing":
             assert state == old  # killed inside the transaction: rolled back on the next open
-        if state == new:  # it got through: back to the old dataset for the next kill
+        if state == new:  # it got through: back to no world for the next kill
             with Store(path) as store:
-                store.import_dataset("world", load_dataset(tiny_data), source="generated")
+                store.delete_dataset("world")
             assert store_state(path) == old
     # The next start works: the store opens in the library and the import completes.
     victim = Victim(["-c", IMPORT, path, demo_data], tmp_path / "import-final")

@@ -1,0 +1,580 @@
+"""Experiments: compare grids, the saturation demonstration, diagnostics, and zero-shot vs incremental vs retrain.
+
+Each is one function that the CLI, Python and the dashboard's jobs call, and each keeps what it made in the store:
+a grid's cells are runs (saved under ``runs/``, registered, loadable and activatable) and the grid is a stored
+comparison naming them; a demonstration's or a zero-shot comparison's result is a row of the store's
+``experiment_results`` table, so any face shows it again after a reload or a restart.
+
+Progress callbacks receive :class:`PartEvent`: which part of the experiment is running (a grid cell, a
+demonstration setting, a zero-shot stage) and the :class:`~recengine.train.trainer.TrainEvent` inside it; it also
+reads like a TrainEvent itself (``kind``, ``epoch``, ``loss``, ...), and ``fraction`` says how far the whole is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recengine import diagnostics as diag
+from recengine.app import datasets, runs
+from recengine.app.jobs import JobCancelled
+from recengine.config import ModelConfig, RunConfig, TrainConfig
+from recengine.data.mind import Behaviors, MindDataset, MindSplit, News, load_dataset, split_by_time, write_split
+from recengine.data.store import Store
+from recengine.data.synthetic import PRESETS, generate as generate_world
+from recengine.errors import InputError, RecengineError
+from recengine.eval.compare import GRID_KEYS, RESULT_COLUMNS, grid_configs, result_row, summarize_grid
+from recengine.eval.evaluate import evaluate_scores
+from recengine.eval.metrics import METRICS
+from recengine.model.recommender import Recommender
+from recengine.tables import SHIPPED_ZERO_SHOT, read_zero_shot
+from recengine.text import EmbeddingCache, get_embedder
+from recengine.train.api import train_run
+from recengine.train.incremental import update_run
+from recengine.train.runs import LoadedRun, load_run, split_view
+from recengine.train.trainer import TrainEvent
+from recengine.workspace import Workspace
+
+GRID_AXES = ("fusions", "temperatures", "losses", "seeds")
+SATURATION = "saturation"
+ZERO_SHOT = "zero_shot"
+ZERO_SHOT_SLICES = ("overall", "day6_articles", "day6_seen_in_morning", "day6_unseen")
+ZERO_SHOT_METRICS = METRICS
+
+_RESULTS_TABLE = """
+CREATE TABLE IF NOT EXISTS experiment_results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    dataset TEXT,
+    created_at TEXT NOT NULL,
+    params TEXT NOT NULL,
+    result TEXT NOT NULL
+)"""
+_RESULTS_INDEX = "CREATE INDEX IF NOT EXISTS experiment_results_by_kind ON experiment_results (kind, dataset, id)"
+
+
+# --------------------------------------------------------------------------------------------- progress
+
+
+@dataclass
+class PartEvent:
+    """Part ``part`` of ``parts`` (1-based; 0 while preparing shared data) of an experiment, named ``label``
+    (with its ``settings`` for a grid cell), and the training event inside it."""
+
+    part: int
+    parts: int
+    label: str
+    event: TrainEvent
+    settings: dict = field(default_factory=dict)
+
+    # The TrainEvent's fields, so a consumer of training progress can read a PartEvent as one.
+    kind = property(lambda self: self.event.kind)
+    epoch = property(lambda self: self.event.epoch)
+    epochs = property(lambda self: self.event.epochs)
+    step = property(lambda self: self.event.step)
+    steps = property(lambda self: self.event.steps)
+    loss = property(lambda self: self.event.loss)
+    lr = property(lambda self: self.event.lr)
+    metrics = property(lambda self: self.event.metrics)
+
+    @property
+    def message(self) -> str:
+        inner = self.event.message
+        return f"{self.label}: {inner}" if inner else self.label
+
+    @property
+    def fraction(self) -> float:
+        """How far the whole experiment is, 0..1, counting every part as the same amount of work."""
+        if self.part <= 0 or self.parts <= 0:
+            return 0.0
+        return min(1.0, (self.part - 1 + _within(self.event)) / self.parts)
+
+
+def _within(event: TrainEvent) -> float:
+    """How far one training is, 0..1, from its latest event."""
+    if event.kind == "done":
+        return 1.0
+    if not event.epochs:
+        return 0.0
+    if event.kind == "epoch":
+        return min(1.0, event.epoch / event.epochs)
+    if event.kind == "step" and event.steps:
+        return min(1.0, (event.epoch - 1 + event.step / event.steps) / event.epochs)
+    return 0.0
+
+
+Progress = Callable[[PartEvent], None]
+
+
+def _reporter(progress: Progress | None, part: int, parts: int, label: str, settings: dict | None = None):
+    """A TrainEvent callback that reports each event as part ``part`` of ``parts``."""
+    if progress is None:
+        return None
+    return lambda event: progress(PartEvent(part, parts, label, event, dict(settings or {})))
+
+
+# --------------------------------------------------------------------------------------------- stored results
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as plain JSON: numpy arrays and scalars as lists and numbers, NaN and infinities as None."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _results(store: Store) -> sqlite3.Connection:
+    """The store's connection, with the ``experiment_results`` table created if this store has none yet."""
+    conn = store.db.conn
+    conn.execute(_RESULTS_TABLE)
+    conn.execute(_RESULTS_INDEX)
+    return conn
+
+
+def save_result(store: Store, kind: str, dataset: str | None, params: Mapping, result: Mapping) -> dict:
+    """Record an experiment's result; returns the record ``{"id", "kind", "dataset", "created_at", "params",
+    "result"}`` as :func:`latest_result` will read it back."""
+    params, result = _plain(params), _plain(result)
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        cursor = _results(store).execute(
+            "INSERT INTO experiment_results (kind, dataset, created_at, params, result) VALUES (?, ?, ?, ?, ?)",
+            (kind, dataset, created, json.dumps(params, allow_nan=False), json.dumps(result, allow_nan=False)),
+        )
+    except sqlite3.Error as exc:
+        raise RecengineError(f"{store.path}: cannot record the {kind} result ({exc})") from None
+    return {"id": int(cursor.lastrowid), "kind": kind, "dataset": dataset, "created_at": created,
+            "params": params, "result": result}
+
+
+def latest_result(store: Store, kind: str, dataset: str | None = None) -> dict | None:
+    """The newest recorded result of ``kind`` (of ``dataset`` when given), or None."""
+    where, params = ("kind = ?", [kind]) if dataset is None else ("kind = ? AND dataset = ?", [kind, dataset])
+    try:
+        row = _results(store).execute(
+            f"SELECT id, kind, dataset, created_at, params, result FROM experiment_results WHERE {where} "
+            "ORDER BY id DESC LIMIT 1", params,
+        ).fetchone()
+    except sqlite3.Error as exc:
+        raise RecengineError(f"{store.path}: cannot read the {kind} results ({exc})") from None
+    if row is None:
+        return None
+    return {"id": row[0], "kind": row[1], "dataset": row[2], "created_at": row[3],
+            "params": json.loads(row[4]), "result": json.loads(row[5])}
+
+
+# --------------------------------------------------------------------------------------------- compare grid
+
+
+def _grid_lists(grid: Mapping, base: RunConfig) -> dict:
+    """The grid's axes as lists; losses and seeds default to the base config's."""
+    if not isinstance(grid, Mapping):
+        raise InputError(f"a grid is a mapping of {', '.join(GRID_AXES)}; got {type(grid).__name__}")
+    unknown = sorted(set(grid) - set(GRID_AXES))
+    if unknown:
+        raise InputError(f"unknown grid axis {unknown[0]!r}; the axes are {', '.join(GRID_AXES)}")
+    defaults = {"losses": [base.train.loss], "seeds": [base.train.seed]}
+    lists = {}
+    for axis in GRID_AXES:
+        values = grid.get(axis, defaults.get(axis))
+        if values is None:
+            raise InputError(f"the grid needs {axis}")
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise InputError(f"grid {axis} must be a list, got {values!r}")
+        lists[axis] = list(values)
+    return lists
+
+
+def _cell_label(settings: Mapping) -> str:
+    return f"{settings['fusion']} · τ {settings['temperature']:g} · {settings['loss']} · seed {settings['seed']}"
+
+
+def compare_grid(
+    workspace: Workspace,
+    store: Store,
+    dataset: str | Path,
+    grid: Mapping,
+    base: RunConfig,
+    *,
+    progress: Progress | None = None,
+) -> dict:
+    """Train and evaluate every (fusion, temperature, loss, seed) of ``grid`` on a dataset (store name or folder).
+
+    ``grid`` maps ``fusions`` and ``temperatures`` (and optionally ``losses`` and ``seeds``, default the base
+    config's) to lists; every other setting comes from ``base``. Each cell is a complete run, saved under
+    ``runs/`` and registered (load it, make it active), and a row of the stored comparison naming its run id.
+    The comparison ends 'complete'; 'cancelled' (Ctrl-C or a job's cancel) or 'failed' keep the cells finished
+    so far, each a complete run. Returns ``{"comparison_id", "dataset", "status", "rows", "summary", "best_run_id"}``:
+    one row per cell (settings, metrics, slice AUCs, random and oracle AUC, best epoch, seconds, run id) and the
+    mean and std over seeds per setting.
+    """
+    axes = _grid_lists(grid, base)
+    cells = grid_configs(base, fusions=axes["fusions"], temperatures=axes["temperatures"], losses=axes["losses"],
+                         seeds=axes["seeds"])
+    record = datasets.resolve(store, dataset)
+    _require_dev_labels(record, "a comparison")
+    comparison_id = store.start_comparison(record["name"], {**_plain(axes), "base": base.to_dict()})
+    rows: list[dict] = []
+    status = "failed"
+    try:
+        for index, (settings, config) in enumerate(cells, start=1):
+            rows.append(_grid_cell(workspace, store, record["name"], comparison_id, index, len(cells), settings,
+                                   config, progress))
+        status = "complete"
+    except BaseException as exc:
+        status = "cancelled" if _is_cancel(exc) else "failed"
+        raise
+    finally:
+        store.finish_comparison(comparison_id, status)
+    return {"comparison_id": comparison_id, "dataset": record["name"], "status": status, "rows": rows,
+            "summary": grid_summary(rows), "best_run_id": max(rows, key=lambda r: r["auc"] or 0.0)["run_id"]}
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    """Whether ``exc`` stops the work on purpose: Ctrl-C, or a job's cancel."""
+    return isinstance(exc, (KeyboardInterrupt, JobCancelled))
+
+
+def _grid_cell(
+    workspace: Workspace, store: Store, dataset: str, comparison_id: int, index: int, cells: int, settings: dict,
+    config: RunConfig, progress: Progress | None,
+) -> dict:
+    """Train one cell as a registered run and record its row in the comparison."""
+    started = time.perf_counter()
+    trained = runs.train(workspace, store, dataset, config, label=f"grid{comparison_id}-{index}",
+                         progress=_reporter(progress, index, cells, _cell_label(settings), settings))
+    row = _plain({**result_row(settings, trained["metrics"]), "best_epoch": trained["result"].best_epoch,
+                  "seconds": round(time.perf_counter() - started, 2), "run_id": trained["run_id"]})
+    store.add_comparison_result(comparison_id, row)
+    return row
+
+
+def grid_summary(rows: Sequence[Mapping]) -> list[dict]:
+    """Mean and std over seeds per (fusion, temperature, loss) of grid rows, as JSON records (NaN as None)."""
+    frame = pd.DataFrame(list(rows), columns=[*GRID_KEYS, *RESULT_COLUMNS, "best_epoch", "seconds", "run_id"])
+    return _plain(summarize_grid(frame).to_dict("records"))
+
+
+def _require_dev_labels(record: Mapping, what: str) -> MindDataset:
+    """The dataset of a store record; InputError when it has no labelled dev split to evaluate on."""
+    dataset = load_dataset(record["path"])
+    if dataset.dev is None or not dataset.dev.behaviors.labeled:
+        raise InputError(f"{what} needs a dev split with click labels", path=record["path"])
+    return dataset
+
+
+# --------------------------------------------------------------------------------------------- saturation
+
+
+def saturation_demo(
+    workspace: Workspace,
+    store: Store,
+    dataset: str | Path,
+    *,
+    epochs: int = 2,
+    configs: Sequence[str] | None = None,
+    embedder: str | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Reproduce seeds/001's saturation beside its fixes (:func:`recengine.diagnostics.saturation_demo`) on a
+    dataset (store name or folder), and record the result in the store.
+
+    ``configs`` picks settings among ``broken``, ``x10`` and ``fixed`` (default all three); ``embedder`` defaults to
+    the workspace's default. Nothing else is saved (no runs). Returns the stored record
+    (see :func:`latest_saturation`), whose ``result`` maps each setting to its losses, dev AUCs, saturated and
+    pinned shares per epoch and its dev logit reports before and after training.
+    """
+    _whole(epochs, "epochs", 1)
+    names = list(diag.saturation_configs(configs))
+    embedder = embedder or _default_embedder()
+    text = get_embedder(embedder)
+    record = datasets.resolve(store, dataset)
+    data = _require_dev_labels(record, "the saturation demonstration")
+
+    def report(name: str, event: TrainEvent) -> None:
+        if progress is not None:
+            progress(PartEvent(names.index(name) + 1, len(names), name, event))
+
+    demo = diag.saturation_demo(data, epochs=epochs, names=names, embedder=text,
+                                cache=EmbeddingCache(workspace.cache / "embeddings"), progress=report)
+    params = {"epochs": epochs, "configs": names, "embedder": embedder}
+    return save_result(store, SATURATION, record["name"], params, demo)
+
+
+def latest_saturation(store: Store, dataset: str | None = None) -> dict | None:
+    """The newest recorded saturation demonstration (of ``dataset``, a store name, when given), or None."""
+    return latest_result(store, SATURATION, dataset)
+
+
+def saturation_summary(record: Mapping) -> dict:
+    """The headline of a recorded demonstration: per setting its final loss and dev AUC, the shares of dev
+    predictions saturated and pinned at exactly 0 or 1 after training, the logit range, best epoch and seconds."""
+    settings = {}
+    for name, demo in record["result"].items():
+        after = demo["after"]
+        settings[name] = {
+            "final_loss": demo["loss"][-1] if demo["loss"] else None,
+            "dev_auc": demo["dev_auc"][-1] if demo["dev_auc"] else None,
+            "saturated_share": after["saturated_share"],
+            "pinned_share": after["pinned_share"],
+            "logit_min": after["logits"]["all"]["min"],
+            "logit_max": after["logits"]["all"]["max"],
+            "best_epoch": demo["best_epoch"],
+            "seconds": demo["seconds"],
+        }
+    return {"result_id": record["id"], "dataset": record["dataset"], "created_at": record["created_at"],
+            **record["params"], "settings": settings}
+
+
+def _default_embedder() -> str:
+    from recengine.app.first_start import Defaults
+
+    return Defaults.from_env().embedder
+
+
+def _whole(value: Any, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise InputError(f"{what} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+# --------------------------------------------------------------------------------------------- diagnostics
+
+
+def diagnostics(
+    workspace: Workspace,
+    store: Store,
+    run: str | Path | LoadedRun,
+    *,
+    split: str = "dev",
+    bins: int = 50,
+) -> dict:
+    """Everything the Diagnostics page shows for a run (store id, run folder or loaded run) on ``split``
+    (:func:`recengine.diagnostics.run_diagnostics`), plus ``run_id`` and ``headline``
+    (:func:`diagnostics_headline`)."""
+    _whole(bins, "bins", 1)
+    if split not in ("train", "dev", "test"):
+        raise InputError(f"split must be train, dev or test, got {split!r}")
+    record = runs.find_run(store, run.path if isinstance(run, LoadedRun) else run)
+    cache = EmbeddingCache(workspace.cache / "embeddings")
+    loaded = run if isinstance(run, LoadedRun) else load_run(record["path"], cache=cache)
+    report = diag.run_diagnostics(loaded, split, cache=cache, bins=bins)
+    report["run_id"] = record["run_id"]
+    report["headline"] = diagnostics_headline(report)
+    return report
+
+
+def diagnostics_headline(report: Mapping) -> dict:
+    """The headline numbers of a diagnostics report as plain JSON: candidates and clicks, the shares saturated
+    and pinned (raw and calibrated), the logit range, the calibration, fusion weights per view (or why there are
+    none) and text coverage."""
+    logits, calibrated = report["logits"], report["calibrated"]
+    raw = logits["logits"]["all"]
+    weights = report["fusion_weights"]
+    return _plain({
+        "run_id": report.get("run_id"),
+        "split": report["split"],
+        "candidates": logits["candidates"],
+        "clicks": logits["clicks"],
+        "click_rate": report["label_balance"]["click_rate"],
+        "saturated_share": logits["saturated_share"],
+        "pinned_share": logits["pinned_share"],
+        "logit_min": raw["min"],
+        "logit_max": raw["max"],
+        "logit_mean": raw["mean"],
+        "logit_std": raw["std"],
+        "calibrated_saturated_share": calibrated["saturated_share"],
+        "calibration": report["calibration"],
+        "fusion_weights": None if weights.empty else weights.to_dict("index"),
+        "fusion_weights_note": weights.attrs.get("reason"),
+        "text_coverage": report["coverage"]["text_coverage"],
+    })
+
+
+# --------------------------------------------------------------------------------------------- zero-shot
+
+
+def zero_shot_compare(
+    workspace: Workspace,
+    store: Store,
+    dataset: str | Path | None = None,
+    *,
+    preset: str | None = None,
+    seed: int = 0,
+    embedder: str | None = None,
+    epochs: int = 6,
+    update_epochs: int = 2,
+    full_epochs: int = 1,
+    lr_decay: float = 0.3,
+    progress: Progress | None = None,
+) -> dict:
+    """Zero-shot vs incremental update vs full retrain on the articles published after training; recorded in
+    the store.
+
+    The data is ``dataset`` (a store name or folder) or a synthetic ``preset`` generated with ``seed`` into a
+    scratch folder (give one of the two). Day 6 (dev) is cut at noon. The base model trains on days 1-5 and
+    scores day 6's articles zero-shot (the ID vector filled with the mean, or from its text and graph
+    neighbours); the incremental update folds the morning's clicks into a copy of it; the full retrain trains
+    from scratch on days 1-5 plus the morning. All are judged on the afternoon, overall and on every day-6
+    article, split into those seen in the morning and those no model has seen, each beside random and oracle.
+    The three models are scratch work, deleted afterwards. Returns the stored record (see
+    :func:`latest_zero_shot`); its ``result`` is what ``benchmarks/zero_shot.py`` prints.
+    """
+    if (dataset is None) == (preset is None):
+        raise InputError("give either a dataset or a preset for the zero-shot comparison")
+    if preset is not None and preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    config = RunConfig(ModelConfig(embedder=embedder or _default_embedder()), TrainConfig(epochs=epochs))
+    config.model.validate()
+    config.train.validate()
+    _whole(update_epochs, "update epochs", 0)
+    _whole(full_epochs, "full epochs", 0)
+    if update_epochs + full_epochs == 0:
+        raise InputError("the incremental update needs at least one epoch (update epochs and/or full epochs)")
+    if isinstance(lr_decay, bool) or not isinstance(lr_decay, numbers.Real) or not 0.0 < lr_decay <= 1.0:
+        raise InputError(f"lr decay must be a number in (0, 1], got {lr_decay!r}")
+    _whole(seed, "seed", 0)
+    record = None if dataset is None else datasets.resolve(store, dataset)
+    workspace.home.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".zero-shot-", dir=workspace.home))
+    try:
+        if record is None:
+            generate_world(preset, seed, work / preset)
+        data = _require_dev_labels({"path": work / preset} if record is None else record, "the zero-shot comparison")
+        result = _zero_shot(work, data, config, update_epochs, full_epochs, lr_decay, progress)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    name = None if record is None else record["name"]
+    result = {"preset": preset or record.get("preset"), "dataset": name, "embedder": config.model.embedder, **result}
+    params = {"dataset": name, "preset": preset, "seed": seed if preset else None, "embedder": config.model.embedder,
+              "epochs": epochs, "update_epochs": update_epochs, "full_epochs": full_epochs, "lr_decay": lr_decay}
+    return save_result(store, ZERO_SHOT, name, params, result)
+
+
+def latest_zero_shot(store: Store, dataset: str | None = None) -> dict | None:
+    """The newest recorded zero-shot comparison (of ``dataset``, a store name, when given), or None."""
+    return latest_result(store, ZERO_SHOT, dataset)
+
+
+def shown_zero_shot(store: Store) -> dict:
+    """What the New articles page shows: the workspace's newest zero-shot comparison, else the one shipped with
+    recengine (demo preset, MiniLM, seed 0). ``{"result", "shipped", "created_at"}``."""
+    latest = latest_zero_shot(store)
+    if latest is not None:
+        return {"result": latest["result"], "shipped": False, "created_at": latest["created_at"]}
+    return {"result": read_zero_shot(SHIPPED_ZERO_SHOT), "shipped": True, "created_at": None}
+
+
+def _zero_shot(
+    work: Path, data: MindDataset, config: RunConfig, update_epochs: int, full_epochs: int, lr_decay: float,
+    progress: Progress | None,
+) -> dict:
+    """The comparison itself, with its scratch runs in ``work``."""
+    day6 = (set(data.meta["new_articles"]) if data.meta and "new_articles" in data.meta
+            else set(data.dev.news.frame["news_id"]) - set(data.train.news.frame["news_id"]))
+    cutoff = np.datetime64(str(data.dev.behaviors.times.min().astype("datetime64[D]")) + "T12:00:00")
+    morning, afternoon = split_by_time(data.dev, cutoff)
+    if not len(morning.behaviors) or not len(afternoon.behaviors):
+        raise InputError(f"the dev split needs impressions both before and after {cutoff}", path=data.dev.path)
+    seen = set(morning.behaviors.articles.tolist())
+    judged = MindDataset(data.root, {"train": data.train, "dev": afternoon}, data.report, data.truth, data.meta)
+    embedder = get_embedder(config.model.embedder)
+    out: dict = {"cutoff": str(cutoff), "morning_impressions": len(morning.behaviors),
+                 "afternoon_impressions": len(afternoon.behaviors), "day6_articles": len(day6)}
+
+    started = time.perf_counter()
+    train_run(judged, config, out=work / "base", embedder=embedder,
+              progress=_reporter(progress, 1, 3, "base model (days 1-5)"))
+    base_seconds = time.perf_counter() - started
+    base = load_run(work / "base", dataset=judged, embedder=embedder)
+    methods = {}
+    for fill in ("mean", "neighbors"):
+        base.recommender.config.model.new_article_id = fill
+        base.recommender.invalidate()
+        methods[f"zero_shot_{fill}"] = _judge(base.recommender, judged, day6, seen, embedder)
+
+    write_split(work / "morning", morning)
+    started = time.perf_counter()
+    update = update_run(work / "base", work / "morning", work / "incremental", epochs=update_epochs,
+                        full_epochs=full_epochs, lr_decay=lr_decay, eval_data=judged, embedder=embedder,
+                        archive=work / "archive", progress=_reporter(progress, 2, 3, "incremental update"))
+    update_seconds = time.perf_counter() - started
+    methods["incremental"] = _judge(update.recommender, judged, day6, seen, embedder)
+
+    merged = MindSplit("train", data.train.path, News.concat([data.train.news, morning.news]),
+                       Behaviors.concat([data.train.behaviors, morning.behaviors]), data.entity_vectors)
+    retrain_data = MindDataset(data.root, {"train": merged, "dev": afternoon}, data.report, data.truth, data.meta)
+    started = time.perf_counter()
+    retrain = train_run(retrain_data, config, out=work / "retrain", embedder=embedder,
+                        progress=_reporter(progress, 3, 3, "full retrain (days 1-5 + morning)"))
+    retrain_seconds = time.perf_counter() - started
+    methods["full_retrain"] = _judge(retrain.result.recommender, retrain_data, day6, seen, embedder)
+
+    out["methods"] = methods
+    out["seconds"] = {"base_train": round(base_seconds, 1), "incremental_update": round(update_seconds, 1),
+                      "full_retrain": round(retrain_seconds, 1)}
+    out["incremental_time_share_of_retrain"] = _ratio(update_seconds, retrain_seconds)
+    out["quality_ratios_auc"] = {
+        name: {s: _ratio(methods[name][s]["auc"], methods["full_retrain"][s]["auc"]) for s in ZERO_SHOT_SLICES}
+        for name in methods
+    }
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b in (None, 0) else round(a / b, 4)
+
+
+def _day6_slices(inter, catalog, day6: set[str], seen: set[str]) -> dict:
+    """Candidate masks: every day-6 article, those seen in the morning, those no model has seen."""
+    ids = np.asarray(catalog.articles.ids, dtype=object)[inter.candidates]
+    everyone = np.ones(len(inter), dtype=bool)
+    is_new = np.fromiter((a in day6 for a in ids), dtype=bool, count=len(ids))
+    in_morning = np.fromiter((a in seen for a in ids), dtype=bool, count=len(ids))
+    return {
+        "day6_articles": (everyone, is_new),
+        "day6_seen_in_morning": (everyone, is_new & in_morning),
+        "day6_unseen": (everyone, is_new & ~in_morning),
+    }
+
+
+def _judge(recommender: Recommender, dataset: MindDataset, day6: set[str], seen: set[str], embedder) -> dict:
+    """One method's metrics on the afternoon: overall and per day-6 slice, and random and oracle per slice."""
+    catalog, inter, truth = split_view(
+        recommender.catalog, recommender.users, dataset, "dev", embedder=embedder,
+        with_times=recommender.config.model.user_encoder == "transformer",
+    )
+    scorer = recommender.over(catalog)
+    result = evaluate_scores(inter, scorer.score(inter), _day6_slices(inter, catalog, day6, seen), truth=truth)
+
+    def pick(metrics: Mapping) -> dict:
+        return {k: None if metrics[k] is None else round(metrics[k], 4) for k in ZERO_SHOT_METRICS}
+
+    return {
+        "overall": pick(result["model"]),
+        **{name: pick(m) for name, m in result["slices"].items()},
+        "baselines": {name: {"random_auc": round(b["random"]["auc"], 4),
+                             "oracle_auc": b["oracle"] and round(b["oracle"]["auc"], 4)}
+                      for name, b in result["baselines"].items()},
+    }
