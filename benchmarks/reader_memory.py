@@ -6,8 +6,8 @@
 Each case runs ``python -m recengine data check FOLDER`` in a real process and reads that process's own peak
 resident memory (``wait4``). Cases: a normal small folder (the baseline: the interpreter and its libraries); a
 ``behaviors.tsv`` that is a link to /dev/urandom (endless garbage) or to /dev/zero (one endless line); MB megabytes
-of rows whose times are ISO 8601 (every row bad); the same with one good row in every 1,000 (so the bad-run limit
-never stops it and the whole file is read). Prints one JSON object; progress goes to stderr. Everything is written
+of line ends only (the most lines per byte); MB megabytes of rows whose times are ISO 8601 (every row bad); the
+same with one good row in every 1,000 (so the bad-run limit never stops it and the whole file is read). Prints one JSON object; progress goes to stderr. Everything is written
 under a temporary folder that is removed afterwards.
 """
 
@@ -48,8 +48,8 @@ def _rows(path: Path, megabytes: int, good_every: int | None) -> int:
     with open(path, "w") as handle:
         while written < limit:
             chunk = "".join(
-                (GOOD if good_every and (rows + k) % good_every == 0 else BAD).format(i=rows + k + 1, u=(rows + k) % 5000)
-                for k in range(10_000)
+                (GOOD if good_every and row % good_every == 0 else BAD).format(i=row + 1, u=row % 5000)
+                for row in range(rows, rows + 10_000)
             )
             handle.write(chunk)
             written += len(chunk)
@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
             folder = _folder(root, name)
             (folder / "behaviors.tsv").symlink_to(device)
             cases[name] = folder
+        empty = _folder(root, f"empty_lines_{args.mb}mb")  # the most lines per byte: the per-line worst case
+        (empty / "behaviors.tsv").write_bytes(b"\n" * (args.mb << 20))
+        cases[empty.name] = empty
         for name, every in ((f"iso_times_{args.mb}mb_all_bad", None), (f"iso_times_{args.mb}mb_1_in_1000_good", 1000)):
             folder = _folder(root, name)
             print(f"writing {name} ...", file=sys.stderr)

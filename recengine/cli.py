@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import sqlite3
 import sys
 from typing import Sequence
 
@@ -72,16 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        fault = os_fault(exc) or _store_fault(exc, args)
+        fault = os_fault(exc)  # (the store and the embedding cache explain their own SQLite faults)
         if fault is not None:  # a full disk, a read-only folder, a bad path: the user's to fix
             return _fail(fault)
         if os.environ.get("RECENGINE_DEBUG"):
             raise
         # A bug: say so in one line, keep the traceback for debugging.
-        print(
-            printable(f"internal error: {type(exc).__name__}: {exc} (set RECENGINE_DEBUG=1 for the traceback)", one_line=True),
-            file=sys.stderr,
-        )
+        message = f"internal error: {type(exc).__name__}: {exc} (set RECENGINE_DEBUG=1 for the traceback)"
+        print(printable(message, one_line=True), file=sys.stderr)
         return 1
 
 
@@ -104,27 +101,6 @@ def _refuse_undecodable(parser: argparse.ArgumentParser, argv: list[str]) -> Non
             byte = ord(arg[exc.start]) - 0xDC00 if "\udc80" <= arg[exc.start] <= "\udcff" else ord(arg[exc.start])
             parser.error(f"{printable(flag, one_line=True)}: the value is not valid UTF-8 (byte 0x{byte:02x}); "
                          "text and paths are taken in UTF-8")
-
-
-# SQLite faults a user can fix, by the words of their message.
-_STORE_FAULTS = {
-    "disk is full": "the disk is full; free some space",
-    "readonly database": "the store is read-only; make it and its folder writable, or use another $RECENGINE_HOME",
-    "unable to open database file": "cannot open the store; its folder must exist and be writable",
-}
-
-
-def _store_fault(exc: BaseException, args: argparse.Namespace) -> str | None:
-    """One line naming the store for a SQLite fault the store did not already explain; None otherwise."""
-    if not isinstance(exc, sqlite3.OperationalError):
-        return None
-    for words, advice in _STORE_FAULTS.items():
-        if words in str(exc):
-            from recengine.workspace import Workspace
-
-            path = getattr(args, "store", None) or Workspace.default().store_path
-            return f"{path}: {exc}: {advice}"
-    return None
 
 
 if __name__ == "__main__":

@@ -84,6 +84,17 @@ def run(at: AppTest) -> AppTest:
     return check(at.run())
 
 
+def after_jobs(at: AppTest) -> AppTest:
+    """Wait until every job of the workspace has ended (long work runs in its own process), then rerun the page,
+    which then shows what the jobs made."""
+    from recengine.app import jobs
+
+    with Store(Workspace.default().store_path) as store:
+        for job in jobs.active_jobs(store):
+            jobs.wait(store, job["id"], timeout=TIMEOUT)
+    return run(at)
+
+
 def by_label(widgets, label: str):
     matches = [w for w in widgets if w.label == label]
     assert matches, f"no widget labelled {label!r}: {[w.label for w in widgets]}"

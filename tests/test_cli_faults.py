@@ -82,21 +82,16 @@ def test_a_write_over_the_file_size_limit_names_the_file(tmp_path: Path) -> None
     """``ulimit -f`` makes writes fail the way a full disk does (EFBIG instead of ENOSPC): same path, same line."""
     out = tmp_path / "world"
     result = cli("data", "generate", "--preset", "tiny", "--no-register", "--out", out, file_size_limit=16 << 10)
-    line = one_line_error(result, f"cannot write {tmp_path}", "the file is too large", "raise the limit or write elsewhere")
+    line = one_line_error(result, f"cannot write {tmp_path}", "the file is too large", "raise the limit or write")
     assert line.split()[3].rstrip(":").endswith((".tsv", ".json", ".vec"))  # the file being written
     assert not out.exists()
 
 
-def test_a_workspace_under_a_regular_file(tmp_path: Path) -> None:
+def test_a_workspace_under_a_regular_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    env_home = os.environ["RECENGINE_HOME"]
-    os.environ["RECENGINE_HOME"] = str(blocker / "home")
-    try:
-        result = cli("data", "list")
-    finally:
-        os.environ["RECENGINE_HOME"] = env_home
-    one_line_error(result, str(blocker))
+    monkeypatch.setenv("RECENGINE_HOME", str(blocker / "home"))
+    one_line_error(cli("data", "list"), str(blocker))
 
 
 def test_os_fault_finds_the_os_error_behind_another_exception(tmp_path: Path) -> None:

@@ -42,8 +42,11 @@ def test_grid_trains_every_cell_and_stores_it(tiny, tmp_path):
         ("concat", 0.1), ("concat", 0.5), ("attention", 0.1), ("attention", 0.5)
     ]
     assert set(frame["loss"]) == {"listwise"} and set(frame["seed"]) == {0}
-    values = frame[METRICS].to_numpy()
-    assert ((values >= 0) & (values <= 1)).all()
+    assert frame[METRICS].notna().all().all()
+    # One epoch already beats the random scorer in every cell and on every slice (measured: AUC 0.58-0.64 against
+    # random 0.53, slices 0.59-0.68) and stays below the oracle (0.87).
+    assert (frame["auc"] > frame["random_auc"] + 0.03).all() and (frame["auc"] < frame["oracle_auc"]).all()
+    assert (frame[["warm_auc", "new_articles_auc", "cold_users_auc"]] > 0.55).all().all()
     assert {e.cell for e in events} == {0, 1, 2, 3, 4} and {e.cells for e in events} == {4}
 
     (record,) = store.comparisons()

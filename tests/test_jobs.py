@@ -99,10 +99,6 @@ def test_training_job_runs_in_its_own_process_and_registers_its_run(finished):
     workspace, store, job_id = finished.workspace, finished.store, finished.job_id
     job = jobs.get(store, job_id)
     assert job["origin"] == "cli" and job["estimate_seconds"] > 0
-    if job["status"] in jobs.ACTIVE:
-        process = psutil.Process(job["pid"])
-        assert job["pid"] != os.getpid() and process.cmdline()[-3:] == ["jobs", "run", str(job_id)]
-        assert os.getsid(job["pid"]) == job["pid"]  # a session of its own: it outlives whoever started it
 
     done = jobs.wait(store, job_id, timeout=WAIT_S)
     assert done["status"] == "done", done["error"]
@@ -140,6 +136,8 @@ def test_killed_job_is_marked_failed_with_its_last_message(workspace, store, tin
     job_id = jobs.submit(workspace, store, "train", {"dataset": tiny, "config": config(**LONG)})
     first_epoch(store, job_id)
     pid = jobs.get(store, job_id)["pid"]
+    assert pid != os.getpid() and psutil.Process(pid).cmdline()[-3:] == ["jobs", "run", str(job_id)]
+    assert os.getsid(pid) == pid  # a session of its own: it outlives whoever started it
 
     os.killpg(pid, signal.SIGKILL)
     wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,

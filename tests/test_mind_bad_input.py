@@ -461,13 +461,19 @@ def test_bookkeeping_keeps_counts_and_a_few_messages(tmp_path: Path, monkeypatch
 
 
 def test_blocks_do_not_change_what_is_kept_or_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every bad-row case read in blocks of a few bytes: the same rows, counts and messages as in one block."""
+    """Every bad-row case read in blocks of a few bytes, or checked two lines at a time: the same rows, counts and
+    messages as in one block."""
     for case in CASES:
         folder = write_folder(tmp_path / case.id, **case.build())
         whole = load_dataset(folder)
         monkeypatch.setattr(mind, "READ_BLOCK_BYTES", 13)
         split = load_dataset(folder)
         monkeypatch.undo()
+        monkeypatch.setattr(mind, "MAX_STEP_LINES", 2)
+        stepped = load_dataset(folder)
+        monkeypatch.undo()
+        assert stepped.report.messages == whole.report.messages, case.id
+        assert stepped.train.news.frame.equals(whole.train.news.frame), case.id
         assert split.report.messages == whole.report.messages, case.id
         assert split.train.news.frame.equals(whole.train.news.frame), case.id
         assert split.train.behaviors.impression_ids.tolist() == whole.train.behaviors.impression_ids.tolist(), case.id
@@ -483,3 +489,22 @@ def test_repeats_across_blocks_are_found(tmp_path: Path, monkeypatch: pytest.Mon
     assert any("behaviors.tsv:5: impression id 1 repeats (first at line 1)" in m for m in dataset_report.messages)
     assert any("news.tsv:5: article N1 appears again with different content (first at line 1)" in m
                for m in dataset_report.messages)
+
+
+def test_truth_and_meta_are_read_in_bounded_memory(tmp_path: Path) -> None:
+    """The dataset's other files: an endless truth.tsv fails at its first bad line, an endless meta.json at its limit."""
+    root = tmp_path / "data"
+    write_folder(root / "train")
+    write_folder(root / "dev")
+    (root / "dev" / "truth.tsv").symlink_to("/dev/zero")
+    with pytest.raises(InputError, match=r"truth\.tsv: stopped reading at line 1: line 1 is bad"):
+        load_dataset(root)
+    (root / "dev" / "truth.tsv").unlink()
+    (root / "dev" / "truth.tsv").write_text("1\tN3\t0.25\n1\tN2\t1.5\n")
+    with pytest.raises(InputError, match=r"truth\.tsv:2: probability must be a number in \[0, 1\]"):
+        load_dataset(root)
+    (root / "dev" / "truth.tsv").write_text("1\tN3\t0.25\n1\tN2\t1\n")
+    assert load_dataset(root).truth.values.tolist() == [[1, "N3", 0.25], [1, "N2", 1.0]]
+    (root / "meta.json").symlink_to("/dev/zero")
+    with pytest.raises(InputError, match=r"meta\.json: over 16 MiB"):
+        load_dataset(root)

@@ -24,6 +24,11 @@ def digest(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def entries(archive: Path) -> list[str]:
+    """Everything in the archive but its lock."""
+    return sorted(p.name for p in archive.iterdir() if p.name != ".lock") if archive.is_dir() else []
+
+
 def one_error(capsys, *words: str) -> str:
     """The CLI's single ``error:`` line (exit 2 is asserted by the caller), checked to name ``words``."""
     err = capsys.readouterr().err
@@ -203,8 +208,16 @@ def test_update_onto_its_new_data_or_into_its_parent_is_refused(tiny_run, run_co
     one_error(capsys, "sits inside the archive")
     assert main([*base, "--out", str(tmp_path / "child"), "--archive", str(new / "archive")]) == 2
     one_error(capsys, "the archive sits inside the new data")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    assert main([*base, "--out", str(mine)]) == 2
+    one_error(capsys, str(mine), "use --force")
+    assert main([*base, "--out", str(mine), "--force"]) == 2
+    one_error(capsys, "is not a recengine run (it holds notes.txt)")
     assert digest(new) == new_before and digest(run_copy) == parent_before
-    assert not (tmp_path / "child").exists() and not (tmp_path / "archive").exists()
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and (mine / "notes.txt").read_text() == "mine"
+    assert not (tmp_path / "child").exists() and entries(tmp_path / "archive") == []
     with pytest.raises(InputError, match="sits inside the parent run"):
         update_run(run_copy, new, run_copy / "child", archive=tmp_path / "archive")
 

@@ -157,17 +157,19 @@ def test_a_dataset_replaced_after_training_is_refused_by_every_command(run_copy,
         "predict": ["predict", "--run", run_copy, "--split", "dev", "--out", tmp_path / "prediction.txt"],
         "recommend": ["recommend", "--run", run_copy, "--user", "U1"],
         "add-article": ["add-article", "--run", run_copy, "--title", "A title", "--sample-users", "5"],
+        "update": ["update", "--run", run_copy, "--new-data", shutil.copytree(changed_data / "dev", tmp_path / "new"),
+                   "--out", tmp_path / "child", "--epochs", "1"],
     }
     for name, argv in commands.items():
         assert main([str(a) for a in argv]) == 2, name
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert error.startswith(f"error: {run_copy}: the run was trained on data v2-"), (name, error)
         assert "--allow-dataset-change" in error
-    assert not (tmp_path / "prediction.txt").exists()
+    assert not (tmp_path / "prediction.txt").exists() and not (tmp_path / "child").exists()
     for name, argv in commands.items():
-        assert main([*map(str, argv), "--allow-dataset-change"]) == 0, name
+        assert main([*map(str, argv), "--allow-dataset-change"]) == 0, (name, capsys.readouterr().err[-500:])
         capsys.readouterr()
-    assert (tmp_path / "prediction.txt").exists()
+    assert (tmp_path / "prediction.txt").exists() and (tmp_path / "child").exists()
 
 
 def test_a_run_saved_without_a_fingerprint_loads_with_no_check(run_copy, changed_data, tiny_cache):

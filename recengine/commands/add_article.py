@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     summary = result["score_summary"]
-    print(printable(f"added {result['article_id']} (catalogue row {result['row']}) to dataset {service.dataset}", one_line=True))
+    added = f"added {result['article_id']} (catalogue row {result['row']}) to dataset {service.dataset}"
+    print(printable(added, one_line=True))
     if summary["users"]:
         print(
             f"zero-shot logits over {summary['users']:,} users: mean {summary['mean']:.3f}, "
@@ -73,12 +74,14 @@ def run(args: argparse.Namespace) -> int:
         print("\nusers it would reach first")
         print(f"{'rank':>4}  {'user':<16} {'score':>8} {'prob':>6}")
         for rank, user in enumerate(result["top_users"], 1):
-            print(f"{rank:>4}  {printable(user['user_id'], one_line=True):<16} {user['score']:>8.3f} {user['probability']:>6.3f}")
+            user_id = printable(user["user_id"], one_line=True)
+            print(f"{rank:>4}  {user_id:<16} {user['score']:>8.3f} {user['probability']:>6.3f}")
     if result["nearest_articles"]:
         print("\nnearest articles")
         print(f"{'cosine':>6}  {'article':<16} {'subcategory':<20} title")
         for item in result["nearest_articles"]:
-            article, subcategory, title = (printable(item[key], one_line=True) for key in ("article_id", "subcategory", "title"))
+            article, subcategory, title = (printable(item[k], one_line=True)
+                                           for k in ("article_id", "subcategory", "title"))
             title = title if len(title) <= TITLE_WIDTH else title[: TITLE_WIDTH - 3] + "..."
             print(f"{item['similarity']:>6.3f}  {article:<16} {subcategory:<20} {title}")
     return 0

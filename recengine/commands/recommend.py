@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'rank':>4}  {'article':<16} {'score':>8} {'prob':>6}  {'top view':<8}  {'subcategory':<20} title")
     for rank, item in enumerate(items, 1):
         probability = "-" if item["probability"] is None else f"{item['probability']:.3f}"
-        article, subcategory, title = (printable(item[key], one_line=True) for key in ("article_id", "subcategory", "title"))
+        article, subcategory, title = (
+            printable(item[k], one_line=True) for k in ("article_id", "subcategory", "title")
+        )
         title = title if len(title) <= TITLE_WIDTH else title[: TITLE_WIDTH - 3] + "..."
         print(
             f"{rank:>4}  {article:<16} {item['score']:>8.3f} {probability:>6}  "

@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="new run folder to write (never inside an input)")
     parser.add_argument("--data", type=Path, default=None, help="the parent's dataset folder, when it moved "
                         "(default: the folder the run records)")
+    parser.add_argument("--allow-dataset-change", action="store_true",
+                        help="use the parent's dataset even if it differs from the data the parent was trained on "
+                        "(its fingerprint in meta.json); without it such data is refused")
     parser.add_argument("--epochs", type=int, default=2, help="epochs training only the new rows (default: 2)")
     parser.add_argument("--full-epochs", type=int, default=0, help="then epochs training everything (default: 0)")
     parser.add_argument("--lr-decay", type=float, default=0.3, help="learning-rate factor for --full-epochs (default: 0.3)")
@@ -52,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             args.run, args.new_data, args.out, epochs=args.epochs, full_epochs=args.full_epochs,
             lr_decay=args.lr_decay, dataset=args.data, eval_data=args.eval_data, archive=args.archive,
             cache=args.cache, allow_conflicts=args.allow_conflicts, force=args.force, progress=printer,
+            allow_dataset_change=args.allow_dataset_change,
         )
     except AlreadyConsumedError as exc:
         print(f"nothing to do: {exc}", file=sys.stderr)

@@ -61,10 +61,13 @@ ISO_TIME = re.compile(r"^\s*\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}|$)")
 MAX_LINE_BYTES = 1 << 20
 # Files are read and checked in blocks of this size, so an over-long line is measured, never held in memory.
 READ_BLOCK_BYTES = 4 << 20
+# ... and its lines are checked at most this many at a time (the per-line arrays of a step take ~100 bytes a line).
+MAX_STEP_LINES = 1 << 16
 # Without --strict, bad lines are skipped; this many in a row (or this many bytes of them) refuse the file:
 # MIND files have none, and an endless or binary input must stop rather than be read to the end.
 MAX_BAD_RUN_LINES = 10_000
 MAX_BAD_RUN_BYTES = 256 << 20
+MAX_META_BYTES = 16 << 20
 BOM = b"\xef\xbb\xbf"
 UNLABELED = -1
 
@@ -98,6 +101,7 @@ KIND_PHRASES = {
     "bad_number": "have a value that is not a number",
     "not_finite": "have NaN or Inf values",
     "duplicate_entity": "repeat an entity id",
+    "bad_probability": "have a bad probability",
 }
 
 Message = Callable[[int], str]
@@ -123,6 +127,7 @@ class _Problems:
         self.widths: set[int] = set()  # column counts of wrong-width lines: two kept at most (one width or several)
         self.lines = 0
         self.run_lines = self.run_bytes = 0
+        self.held_blank = 0  # blank lines before the file's first content: recorded only once content comes
 
     def add(self, kind: str, lines: np.ndarray, message: Message) -> None:
         """``lines`` (ascending line numbers) have problem ``kind``; ``message(i)`` says it for ``lines[i]``."""
@@ -180,17 +185,20 @@ class _Problems:
 
     def reasons(self) -> str:
         """The most common problem with its first line and message, then the other kinds' counts and first lines."""
-        if not self.counts:
-            return "no rows"
+        counts, first = Counter(self.counts), dict(self.first)
+        if self.held_blank:  # a file that so far has only blank lines
+            counts["blank_line"] += self.held_blank
+            first["blank_line"] = (1, "blank line")
         # Most rows first; among equals, the kind met first.
-        (kind, count), *others = sorted(self.counts.items(), key=lambda item: (-item[1], self.first[item[0]][0]))
-        line, message = self.first[kind]
+        (kind, count), *others = sorted(counts.items(), key=lambda item: (-item[1], first[item[0]][0]))
+        line, message = first[kind]
         if kind == "wrong_columns" and len(self.widths) == 1 and count == self.lines:
-            text = f"the file has {next(iter(self.widths))} tab-separated columns (all {count:,} lines read), and {self.layout}"
+            width = next(iter(self.widths))
+            text = f"the file has {width} tab-separated columns (all {count:,} lines read), and {self.layout}"
         else:
-            text = f"{count:,} of {self.lines:,} lines {KIND_PHRASES.get(kind, kind)} (first at line {line:,}: {message})"
+            text = f"{count:,} of {self.lines:,} lines {KIND_PHRASES[kind]} (first at line {line:,}: {message})"
         for kind, count in others[:3]:
-            text += f"; {count:,} {KIND_PHRASES.get(kind, kind)} (first at line {self.first[kind][0]:,})"
+            text += f"; {count:,} {KIND_PHRASES[kind]} (first at line {first[kind][0]:,})"
         return text + ("; ..." if len(others) > 3 else "")
 
     def no_valid_rows(self, what: str) -> None:
@@ -226,7 +234,6 @@ class _LineReader:
         self.path, self.n_columns, self.what, self.rstrip = path, n_columns, what, rstrip
         self.problems = _Problems(path, report, layout)
         self.has_content = False  # a non-blank line was seen: blank lines before it are held back until then
-        self.leading_blank = 0
 
     def read(self, take: Callable[[list[pa.Array], np.ndarray], np.ndarray]) -> _Problems:
         """Read the whole file through ``take``; returns the problems (to raise the no-valid-rows message)."""
@@ -258,9 +265,9 @@ class _LineReader:
                     # An over-long first line is left out; the empty line before the block's first "\n" stands for it.
                     region = block[head:end] if long_row else b"".join([*pending, block[:end]])
                     block, pending, pending_size = block[end + 1 :], [], 0
-                    lines, lengths = self._split(number, region, long_row)
+                    lines = self._split(number, region)
                     del region
-                    yield number, lines, lengths
+                    yield from self._steps(number, lines, long_row)
                     number += len(lines)
                 pending_size += len(block)
                 if pending_size <= MAX_LINE_BYTES:
@@ -270,19 +277,26 @@ class _LineReader:
                     self.problems.check_long_line(number, pending_size)
         if pending_size:
             long_row = pending_size if pending_size > MAX_LINE_BYTES else None
-            yield number, *self._split(number, b"" if long_row else b"".join(pending), long_row)
+            yield from self._steps(number, self._split(number, b"" if long_row else b"".join(pending)), long_row)
 
     @staticmethod
-    def _split(number: int, region: bytes, long_row: int | None) -> tuple[pa.Array, np.ndarray]:
-        """The lines of ``region`` (the block's, from line ``number``) and their lengths; the first one's is
-        ``long_row`` when that line was only measured."""
+    def _split(number: int, region: bytes) -> pa.Array:
+        """The lines of ``region`` (the block's, from line ``number``) as an Arrow binary array."""
         if number == 1 and region.startswith(BOM):
             region = region[len(BOM) :]
-        lines = pc.list_flatten(pc.split_pattern(pa.array([region], pa.binary()), pattern=b"\n"))
-        lengths = pc.binary_length(lines).to_numpy(zero_copy_only=False).astype(np.int64)
-        if long_row is not None:
-            lengths[0] = long_row
-        return lines, lengths
+        return pc.list_flatten(pc.split_pattern(pa.array([region], pa.binary()), pattern=b"\n"))
+
+    @staticmethod
+    def _steps(number: int, lines: pa.Array, long_row: int | None) -> Iterator[tuple[int, pa.Array, np.ndarray]]:
+        """A block's lines in steps of at most MAX_STEP_LINES (zero-copy slices), with their lengths in bytes (the
+        first line's is ``long_row`` when it was only measured): a block of very short lines would otherwise cost
+        more per-line bookkeeping than its bytes."""
+        for start in range(0, len(lines), MAX_STEP_LINES):
+            step = lines.slice(start, MAX_STEP_LINES)
+            lengths = pc.binary_length(step).to_numpy(zero_copy_only=False).astype(np.int64)
+            if start == 0 and long_row is not None:
+                lengths[0] = long_row
+            yield number + start, step, lengths
 
     def _rows(self, first: int, lines: pa.Array, lengths: np.ndarray) -> tuple[list[pa.Array], np.ndarray, np.ndarray]:
         """A block's well-formed rows: their columns and line numbers, and the mask of the block's bad lines
@@ -332,7 +346,8 @@ class _LineReader:
             except UnicodeDecodeError as exc:
                 texts.append(None)
                 if len(reasons) < MAX_KEPT_PER_KIND:  # messages for the few the report keeps; all are counted
-                    reasons.append(f"bytes that are not UTF-8 (0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)")
+                    byte = f"0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line"
+                    reasons.append(f"bytes that are not UTF-8 ({byte})")
                 bad.append(row)
         self.problems.add("not_utf8", numbers[bad], reasons.__getitem__)
         return pa.array(texts, type=pa.string())
@@ -342,10 +357,11 @@ class _LineReader:
         blank lines only is "empty", not a blank-line problem."""
         if not self.has_content:
             if blank.all():
-                self.leading_blank += len(blank)
+                self.problems.held_blank += len(blank)
                 return
             self.has_content = True
-            self.problems.add("blank_line", np.arange(1, self.leading_blank + 1), lambda i: "blank line")
+            self.problems.add("blank_line", np.arange(1, self.problems.held_blank + 1), lambda i: "blank line")
+            self.problems.held_blank = 0
         self.problems.add("blank_line", numbers[blank], lambda i: "blank line")
 
 
@@ -771,11 +787,13 @@ class _BehaviorRows:
         labeled = self.labeled if self.labeled is not None else bool(labeled_rows[ok].sum())
         if self.labeled is None and (ok & (counts > 0)).any():
             self.labeled = labeled
-        block.drop("no_candidates", np.flatnonzero(ok & (counts == 0)), lambda row: "impression has no candidate articles")
+        no_candidates = np.flatnonzero(ok & (counts == 0))
+        block.drop("no_candidates", no_candidates, lambda _: "impression has no candidate articles")
         mixed = ok & (counts > 0) & ((labeled_rows != counts) if labeled else (dashed_rows > 0))
 
         def reason(row: int) -> str:
-            found = next(filter(None, map(_label_problem, tokens[candidate_ptr[row] : candidate_ptr[row + 1]].to_pylist())), None)
+            row_tokens = tokens[candidate_ptr[row] : candidate_ptr[row + 1]].to_pylist()
+            found = next(filter(None, map(_label_problem, row_tokens)), None)
             return found or ("impression items lack labels (-0/-1) that the rest of the file has" if labeled
                              else "impression items have labels that the rest of the file lacks")
 
@@ -790,14 +808,18 @@ class _BehaviorRows:
         repeated = valid[earlier | pd.Series(new).duplicated().to_numpy()]
         # Messages are made after this block's ids are remembered, so the first line is always found there.
         block.drop("duplicate_impression", repeated, lambda row: (
-            f"impression id {ids[row]} repeats (first at line {self.seen_lines[np.searchsorted(self.seen_ids, ids[row])]})"))
+            f"impression id {ids[row]} repeats (first at line {self._first_line(ids[row])})"))
         kept = np.flatnonzero(~block.skipped)
         order = np.argsort(ids[kept], kind="stable")
         at = np.searchsorted(self.seen_ids, ids[kept][order])
         self.seen_ids = np.insert(self.seen_ids, at, ids[kept][order])
         self.seen_lines = np.insert(self.seen_lines, at, block.numbers[kept][order])
 
+    def _first_line(self, impression_id: int) -> int:
+        return int(self.seen_lines[np.searchsorted(self.seen_ids, impression_id)])
+
     def behaviors(self) -> Behaviors:
+        times = _concat(self.parts["times"], pa.timestamp("s")).to_numpy(zero_copy_only=False)
         users = pc.dictionary_encode(_concat(self.parts["users"]))
         candidate_ptr, tokens = _split_tokens(_concat(self.parts["items"]))
         if self.labeled:
@@ -813,7 +835,7 @@ class _BehaviorRows:
             impression_ids=np.concatenate(self.parts["ids"]),
             user_index=users.indices.to_numpy().astype(np.int32),
             users=_strings(users.dictionary),
-            times=_concat(self.parts["times"], pa.timestamp("s")).to_numpy(zero_copy_only=False).astype("datetime64[s]"),
+            times=times.astype("datetime64[s]"),
             history_ptr=history_ptr,
             history=codes[: len(history_tokens)],
             candidate_ptr=candidate_ptr,
@@ -898,7 +920,8 @@ class _VectorRows:
         matrix, bad_number = self._numbers(columns[1:])
         block.drop("bad_number", np.flatnonzero(bad_number), lambda row: f"entity {ids[row]}: a value is not a number")
         not_finite = ~np.isfinite(matrix).all(axis=1) & ~block.skipped
-        block.drop("not_finite", np.flatnonzero(not_finite), lambda row: f"entity {ids[row]}: vector contains NaN or Inf")
+        block.drop("not_finite", np.flatnonzero(not_finite), lambda row: (
+            f"entity {ids[row]}: vector contains NaN or Inf"))
         repeated = []
         for row in np.flatnonzero(~block.skipped):  # only among valid rows
             if ids[row] in self.seen:
@@ -931,8 +954,9 @@ class _VectorRows:
 def read_entity_vectors(path: str | Path, report: LoadReport | None = None, dim: int = ENTITY_DIM) -> EntityVectors:
     """Read ``entity_embedding.vec`` (WikidataId, then ``dim`` tab-separated floats per line)."""
     # Published files may end lines with a tab: trailing whitespace is not a column.
-    reader = _LineReader(Path(path), report or LoadReport(), dim + 1, f"entity_embedding.vec has {dim + 1} (an entity id and {dim} values)",
-                         what=f" (an entity id and {dim} values)", rstrip=True)
+    layout = f"entity_embedding.vec has {dim + 1} (an entity id and {dim} values)"
+    reader = _LineReader(Path(path), report or LoadReport(), dim + 1, layout, what=f" (an entity id and {dim} values)",
+                         rstrip=True)
     rows = _VectorRows(reader.problems, dim)
     problems = reader.read(rows.take)
     if not rows.ids:
@@ -1030,19 +1054,36 @@ def write_split(folder: str | Path, split: MindSplit) -> None:
         write_entity_vectors(folder / ENTITY_FILE, split.entity_vectors)
 
 
+class _TruthRows:
+    """read_truth's check of each block (under strict: the generator writes this file, so any bad line is an error)."""
+
+    def __init__(self, problems: _Problems):
+        self.problems = problems
+        self.frames: list[pd.DataFrame] = []
+
+    def take(self, columns: list[pa.Array], numbers: np.ndarray) -> np.ndarray:
+        impressions, news, probabilities = columns
+        block = _Block(self.problems, numbers)
+        bad_id = ~pc.match_substring_regex(impressions, r"^[0-9]{1,18}$").to_numpy(zero_copy_only=False)
+        block.drop("bad_impression_id", np.flatnonzero(bad_id),
+                   lambda row: f"impression id {impressions[row].as_py()!r} is not a whole number")
+        values = pd.to_numeric(pd.Series(_strings(probabilities)), errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~((values >= 0) & (values <= 1)) & ~block.skipped  # NaN compares False: bad too
+        block.drop("bad_probability", np.flatnonzero(bad), lambda _: "probability must be a number in [0, 1]")
+        keep = ~block.skipped
+        ids = pc.cast(impressions.filter(pa.array(keep)), pa.int64()).to_numpy()
+        self.frames.append(pd.DataFrame(
+            {"impression_id": ids, "news_id": pd.Series(_strings(news)[keep], dtype=object), "probability": values[keep]}
+        ))
+        return block.skipped
+
+
 def read_truth(path: str | Path) -> pd.DataFrame:
     """``truth.tsv`` of a synthetic dataset: impression id, news id, true click probability per dev candidate."""
-    path = Path(path)
-    _check_file(path)
-    frame = pd.read_csv(
-        path, sep="\t", header=None, names=["impression_id", "news_id", "probability"], dtype={"news_id": object}
-    )
-    probs = pd.to_numeric(frame["probability"], errors="coerce")
-    bad = probs.isna() | (probs < 0) | (probs > 1)
-    if bad.any():
-        raise InputError("probability must be a number in [0, 1]", path=path, line=int(np.flatnonzero(bad)[0]) + 1)
-    frame["probability"] = probs.astype(np.float64)
-    return frame
+    reader = _LineReader(Path(path), LoadReport(strict=True), 3, "truth.tsv has 3 (impression id, news id, probability)")
+    rows = _TruthRows(reader.problems)
+    reader.read(rows.take)
+    return pd.concat(rows.frames, ignore_index=True)
 
 
 @dataclass
@@ -1113,8 +1154,12 @@ def load_dataset(root: str | Path, *, strict: bool = False) -> MindDataset:
     meta_path = root / META_FILE
     meta = None
     if meta_path.exists():
+        with open(meta_path, "rb") as handle:  # at most the limit and a byte: the file may be endless
+            raw = handle.read(MAX_META_BYTES + 1)
+        if len(raw) > MAX_META_BYTES:
+            raise InputError(f"over {_size(MAX_META_BYTES)}; a dataset's meta.json is a few kB", path=meta_path)
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta = json.loads(raw.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"not valid JSON ({exc})", path=meta_path) from None
     return MindDataset(root, splits, report, truth, meta)

@@ -187,7 +187,7 @@ class Recommender:
         return out
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        """Calibrated click probabilities of logits (see :mod:`recengine.eval.calibration`)."""
+        """Calibrated click probabilities of logits (see :mod:`recengine.model.calibration`)."""
         return self.calibration.probabilities(logits)
 
     def trained_articles(self) -> np.ndarray:

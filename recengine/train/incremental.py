@@ -398,12 +398,14 @@ class _Request:
     full_epochs: int
     lr_decay: float
     allow_conflicts: bool
+    allow_dataset_change: bool
     files: list[Path] = field(default_factory=list)  # the input's regular files, to archive
 
     @property
     def inputs(self) -> list[tuple[str, Path | None]]:
+        evaluation = self.eval_data if isinstance(self.eval_data, Path) else None
         return [("new data", self.new_data), ("parent run", self.parent_path), ("archive", self.archive),
-                ("parent's dataset", self.dataset_root)]
+                ("parent's dataset", self.dataset_root), ("evaluation data", evaluation)]
 
 
 @dataclass
@@ -467,7 +469,8 @@ def _load_parent(request: _Request, embedder, cache) -> tuple[LoadedRun, MindDat
     loaded = request.parent
     if not isinstance(loaded, LoadedRun):
         data = load_dataset(request.dataset) if isinstance(request.dataset, Path) else request.dataset
-        loaded = load_run(request.parent_path, dataset=data, embedder=embedder, cache=cache)
+        loaded = load_run(request.parent_path, dataset=data, embedder=embedder, cache=cache,
+                          allow_dataset_change=request.allow_dataset_change)
     evaluation = request.eval_data if request.eval_data is not None else loaded.dataset
     return loaded, evaluation if isinstance(evaluation, MindDataset) else load_dataset(evaluation)
 
@@ -691,6 +694,7 @@ def update_run(
     allow_conflicts: bool = False,
     force: bool = False,
     progress: ProgressCallback | None = None,
+    allow_dataset_change: bool = False,
 ) -> UpdateResult:
     """Fold ``new_data`` (a MIND folder: ``train/`` or a bare split with news.tsv and behaviors.tsv) into a copy of
     ``parent`` and save it to ``out``, all or nothing (see the module docstring).
@@ -699,7 +703,8 @@ def update_run(
     split evaluates the child and the parent (default: the parent's dataset). ``force`` replaces an existing
     ``out`` that is a run. Raises :class:`AlreadyConsumedError` when the same rows were consumed before, and
     InputError for new data whose article ids the parent holds with other content, unless ``allow_conflicts``
-    (which keeps the parent's version of those articles and counts them in ``meta["update"]``).
+    (which keeps the parent's version of those articles and counts them in ``meta["update"]``). A parent
+    dataset other than the one the parent was trained on is refused unless ``allow_dataset_change``.
     """
     _check_options(epochs, full_epochs, lr_decay)
     parent_path = Path(parent.path if isinstance(parent, LoadedRun) else parent).resolve()
@@ -709,6 +714,7 @@ def update_run(
         archive=Path(archive if archive is not None else Workspace.default().archive).resolve(),
         dataset=_as_path(dataset), dataset_root=_dataset_root(parent, dataset), eval_data=_as_path(eval_data),
         epochs=epochs, full_epochs=full_epochs, lr_decay=lr_decay, allow_conflicts=allow_conflicts,
+        allow_dataset_change=allow_dataset_change,
     )
     _check_paths(request)
     report = progress or (lambda event: None)

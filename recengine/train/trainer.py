@@ -21,6 +21,7 @@ from torch.utils.data import DistributedSampler
 from recengine.config import RunConfig
 from recengine.data.mind import MindDataset, gather_ranges
 from recengine.errors import InputError
+from recengine.graph import GraphTensors
 from recengine.eval.metrics import mind_metrics_csr
 from recengine.model.catalog import UNKNOWN_TIME, Catalog, IdMap
 from recengine.model.interactions import Interactions, attach_history_times, build_interactions, click_log, pad_last
@@ -366,7 +367,7 @@ class FitData:
     rank_batch: int  # --batch-size is the global batch: each of N ranks takes 1/N of it per step
     steps_per_epoch: int
     text: torch.Tensor
-    graph: object  # GraphTensors on the device, or None without the graph view
+    graph: GraphTensors | None  # None without the graph view
     first_seen: torch.Tensor
 
 

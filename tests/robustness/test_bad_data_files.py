@@ -156,7 +156,8 @@ def test_garbage_between_good_rows_is_read_to_the_end_with_exact_counts(tmp_path
     """Bad runs shorter than the limit do not stop the reader: 30,000 bad lines in runs of 9,999, all counted."""
     good = "\t".join(bad_rows.BEHAVIORS[0]) + "\n"
     runs = [good.replace("1\t", f"{i + 1}\t", 1) + "garbage\n" * 9_999 for i in range(3)]
-    folder = bad_rows.write_folder(tmp_path / "data", behaviors=("".join(runs) + good.replace("1\t", "4\t", 1)).encode())
+    body = "".join(runs) + good.replace("1\t", "4\t", 1)
+    folder = bad_rows.write_folder(tmp_path / "data", behaviors=body.encode())
     result = run_cli("data", "check", folder, "--json")
     assert result.code == 0, result.err[-2000:]
     assert '"skipped_by_kind": {\n    "wrong_columns": 29997\n  }' in result.out

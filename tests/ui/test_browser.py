@@ -1,7 +1,8 @@
 """The dashboard in a real browser: ``streamlit run app.py`` on a free port, driven by headless Chromium.
 
 Every page URL renders its title with no exception text anywhere and no error in the browser console; the New
-articles form shows markup in a title as plain text; the Recommend button lists recommendations. Chromium and
+articles form shows markup in a title as plain text; the Recommend button lists recommendations; a training
+started on the Train page survives a page switch and a browser reload, and its run is saved. Chromium and
 chromedriver come from Debian (``scripts/test.sh`` installs them); without them the test skips with its reason in
 the summary, or fails when ``RECENGINE_REQUIRE_BROWSER=1``. Selenium Manager is never used: the chromedriver
 path is passed explicitly.
@@ -20,6 +21,9 @@ import pytest
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+
+from recengine.app import jobs
+from recengine.data.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from browser import PAGES, chromium, serving, url_path, wait_rendered  # noqa: E402
@@ -142,3 +146,49 @@ def test_recommend_button_lists_recommendations(browser: WebDriver, server: str)
     tables = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')
     assert len(tables) == 2 and all(t.is_displayed() for t in tables)  # the reader's history and the top 10
     assert_clean(browser)
+
+
+def test_training_job_survives_a_page_switch_and_a_reload(browser: WebDriver, server: str, ui_workspace):
+    """Start a training, go to another page, reload the browser, come back: the job is still running or has
+    finished, and its run is saved and registered (the work ran in its own process, not in the page)."""
+    workspace, _ = ui_workspace
+    with Store(workspace.store_path) as store:
+        before = {run["run_id"] for run in store.runs()}
+    open_page(browser, server, "train")
+    rerun_after(browser, "Train", lambda d: re.search(r"Training · job \d+|Trained and saved run", body(d)))
+    with Store(workspace.store_path) as store:
+        job = jobs.latest(store, "train")
+    assert job is not None and job["origin"] == "train"
+
+    open_page(browser, server, "data")
+    if job_state(workspace, job["id"]) in jobs.ACTIVE:  # the sidebar of every page shows a running job
+        assert "job(s) running" in browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
+    browser.refresh()
+    wait_settled(browser, "reloaded data page", PAGES["data"])
+    open_page(browser, server, "train")
+    assert re.search(rf"Training · job {job['id']}|Trained and saved run", body(browser)), body(browser)[:2000]
+
+    # The page polls the job and draws its outcome when it ends, without a click.
+    wait_settled(browser, "finished training", PAGES["train"], shown=lambda d: "Trained and saved run" in body(d))
+    with Store(workspace.store_path) as store:
+        finished = jobs.get(store, job["id"])
+        assert finished["status"] == "done", finished["error"]
+        run = store.run(finished["result"]["run_id"])
+        assert run is not None and run["run_id"] not in before
+    assert (Path(run["path"]) / "weights.safetensors").is_file()
+    assert run["run_id"] in plain_text(browser)
+    assert_clean(browser)
+
+
+def body(driver: WebDriver) -> str:
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def plain_text(driver: WebDriver) -> str:
+    """The page's text without the escapes markdown shows nothing of (run ids carry '-')."""
+    return body(driver).replace("\\", "")
+
+
+def job_state(workspace, job_id: int) -> str:
+    with Store(workspace.store_path) as store:
+        return jobs.get(store, job_id)["status"]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from apptest_kit import by_label, chart_specs, charts, errors, metric, plain, run, start, successes, table
-from recengine.app import experiments
+from apptest_kit import after_jobs, by_label, chart_specs, charts, errors, metric, plain, run, start, successes, table
+from recengine.app import experiments, jobs
 from recengine.app.runs import ACTIVE_RUN
 from recengine.data.store import Store
 from recengine.tables import SHIPPED_ZERO_SHOT
@@ -33,23 +33,18 @@ def test_home_shows_the_model_beside_random_and_oracle_and_reevaluates():
     assert now == before and abs(float(now) - auc) < 5e-4  # evaluation is deterministic
 
 
-def test_first_start_shows_progress(monkeypatch: pytest.MonkeyPatch):
-    from pages import _ui
-    from recengine.train.trainer import TrainEvent
-
-    real = _ui.ensure_ready
-
-    def first_start(workspace, store, *, progress):
-        progress("generating the tiny dataset", None)
-        progress("training", TrainEvent("step", epoch=1, epochs=1, step=1, steps=2, loss=0.7))
-        progress("training", TrainEvent("epoch", epoch=1, epochs=1, step=2, steps=2, loss=0.6, metrics={"auc": 0.6}))
-        return real(workspace, store, progress=progress)
-
-    monkeypatch.setattr(_ui, "ensure_ready", first_start)
+def test_first_start_runs_as_a_job_and_shows_its_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("RECENGINE_HOME", str(tmp_path / "fresh"))
     at = start()
-    assert [s.label for s in at.status] == ["Ready: the demo dataset and its model are saved for the next start"]
-    assert any("Generating the tiny dataset" in m.value for m in at.markdown)
+    assert [h.value for h in at.subheader] == ["First start: preparing the demo workspace"]
+    assert any(re.match(r"\*\*First start\*\* · job \d+", m.value) for m in at.markdown), [m.value for m in at.markdown]
+    assert not at.sidebar.selectbox  # the page stops until the workspace is ready
+    at = after_jobs(at)
     assert at.title[0].value == "recengine"
+    assert "First start: preparing the demo workspace" not in [h.value for h in at.subheader]
+    assert at.sidebar.selectbox[0].value == "tiny" and at.sidebar.selectbox[1].value == "tiny-default"
+    with Store(Workspace(tmp_path / "fresh").store_path) as store:
+        assert [(j["kind"], j["status"]) for j in jobs.list_jobs(store)] == [("bootstrap", "done")]
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -129,7 +124,7 @@ def test_data_upload_zip_imports_a_dataset(home: Path):
 def test_train_then_load_compare_and_delete(home: Path):
     at = start("train")
     assert len(table(at, "share_of_oracle")) == 1
-    run(by_label(at.button, "Train").click())
+    at = after_jobs(run(by_label(at.button, "Train").click()))
     assert any("Trained and saved run" in s for s in successes(at)), errors(at)
     new_run = at.sidebar.selectbox[1].value
     assert new_run != "tiny-default" and (home / "runs" / new_run / "weights.safetensors").is_file()
@@ -173,8 +168,8 @@ def test_diagnostics_and_saturation_demo():
     run(at.segmented_control(key="diagnostics-scale").set_value("calibrated"))
     assert not at.info and float(metric(at, "Saturated (σ < 0.01 or > 0.99)").rstrip("%")) < 50
     by_label(at.number_input, "Epochs per setting").set_value(1)
-    run(by_label(at.button, "Run the demonstration").click())
-    assert [s.label for s in at.status] == ["Demonstration finished"], errors(at)
+    at = after_jobs(run(by_label(at.button, "Run the demonstration").click()))
+    assert any("Demonstration finished" in s for s in successes(at)), errors(at)
     pinned = [float(m.value.rstrip("%")) for m in at.metric if m.label == "Pinned at 0 or 1"]
     assert len(pinned) == 3
     broken, _, fixed = pinned
@@ -220,13 +215,18 @@ def test_incremental_update_refuses_outside_path_then_folds_in_an_upload(home: P
         (name, (dev / name).read_bytes(), "text/tab-separated-values") for name in ("news.tsv", "behaviors.tsv")
     ])
     by_label(at.number_input, "Epochs on the new rows").set_value(1)
-    run(by_label(at.button, "Update the model").click())
-    assert any("it is now the active model" in s for s in successes(at)), errors(at)
-    updated = at.sidebar.selectbox[1].value
+    at = after_jobs(run(by_label(at.button, "Update the model").click()))
     with Store(Workspace(home).store_path) as store:
+        result = jobs.latest(store, "update")["result"]
+        updated = result["run_id"]
         record = store.run(updated)
         assert record["mode"] == "incremental" and record["parent"] == "tiny-default"
-        assert store.get_setting(ACTIVE_RUN) == updated
+        # The child becomes the active model only when it scores at least as well as its parent.
+        assert (store.get_setting(ACTIVE_RUN) == updated) == result["better_than_parent"]
+    if result["better_than_parent"]:
+        assert any("it is now the active model" in s for s in successes(at)), errors(at)
+    else:
+        assert any("scores worse than its parent" in plain(w.value) for w in at.warning), errors(at)
     assert list(table(at, row="auc").columns) == ["tiny-default", updated]
 
 
@@ -280,7 +280,7 @@ def test_compare_grid_persists_and_exports():
     at = start("compare")
     assert any("No comparison" in i.value for i in at.info)
     by_label(at.multiselect, "Temperatures τ").set_value([0.1, 0.5])
-    run(by_label(at.button, "Run the grid").click())
+    at = after_jobs(run(by_label(at.button, "Run the grid").click()))
     results = table(at, "fusion")
     assert len(results) == 2 and set(results["temperature"]) == {0.1, 0.5}
     assert results[["auc", "mrr", "ndcg@5", "ndcg@10", "random_auc", "oracle_auc"]].notna().all().all()
