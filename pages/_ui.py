@@ -1,5 +1,5 @@
-"""What every page shares: the workspace and store, cached heavy objects, the active dataset and run (sidebar),
-live training progress, and the error boundary that every call into recengine goes through.
+"""What every page shares: the workspace and store, cached heavy objects, the active dataset and run (sidebar, with
+the job indicator of :mod:`pages._jobs`), and the error boundary that every call into recengine goes through.
 
 Caching: heavy objects (datasets, loaded runs, recommender services, embedders) live in ``st.cache_resource``
 keyed on primitives: a path and the modification stamp of what was read, so a changed folder is reloaded and
@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.pages_manager import PagesManager
 
-from recengine import plots
 from recengine.app.datasets import ACTIVE_DATASET
 from recengine.app.first_start import Defaults
 from recengine.app.runs import ACTIVE_RUN
@@ -31,7 +29,6 @@ from recengine.errors import RecengineError
 from recengine.serve.service import RecommenderService
 from recengine.text import TextEmbedder, get_embedder, openai_key_configured
 from recengine.train.runs import LoadedRun, load_run, read_run_files
-from recengine.train.trainer import TrainEvent
 from recengine.workspace import Workspace
 
 LOG = logging.getLogger("recengine.dashboard")
@@ -367,63 +364,3 @@ def require_run() -> dict:
         st.page_link("pages/train.py", label="Go to Train & load", icon=":material/model_training:")
         st.stop()
     return run
-
-
-# --------------------------------------------------------------------------------------------- progress
-
-
-class TrainingProgress:
-    """Shows training events as they arrive: a progress bar with the stage, and loss / dev-AUC curves per epoch.
-
-    ``window(start, end, prefix)`` maps the events that follow onto a part of the bar (one cell of a grid, one
-    configuration of a demonstration). Step events redraw the bar only when it moves by half a percent.
-    """
-
-    def __init__(
-        self,
-        container: DeltaGenerator | None = None,
-        *,
-        curves: bool = True,
-        random_auc: float | None = None,
-        oracle_auc: float | None = None,
-        key: str = "training",
-    ):
-        where = container if container is not None else st
-        self.bar = where.progress(0.0, text="Starting…")
-        self.chart = where.empty() if curves else None
-        self.history: list[dict] = []
-        self.baselines = {"random_auc": random_auc, "oracle_auc": oracle_auc}
-        self.key = key
-        self._span = (0.0, 1.0)
-        self._prefix = ""
-        self._drawn = -1
-
-    def window(self, start: float, end: float, prefix: str = "") -> None:
-        self._span, self._prefix = (start, end), prefix
-
-    def _show(self, fraction: float, text: str, *, throttle: bool = False) -> None:
-        start, end = self._span
-        value = min(max(start + (end - start) * fraction, 0.0), 1.0)
-        if throttle and int(value * 200) == self._drawn:
-            return
-        self._drawn = int(value * 200)
-        self.bar.progress(value, text=f"{self._prefix}{text}")
-
-    def __call__(self, event: TrainEvent) -> None:
-        if event.kind == "prepare":
-            detail = f" ({event.step:,}/{event.steps:,})" if event.steps else ""
-            self._show(event.step / event.steps if event.steps else 0.0, f"{event.message or 'Preparing'}{detail}")
-        elif event.kind == "step" and event.steps and event.epochs:
-            loss = "" if event.loss is None else f" · loss {event.loss:.4f}"
-            self._show((event.epoch - 1 + event.step / event.steps) / event.epochs,
-                       f"epoch {event.epoch}/{event.epochs} · step {event.step}/{event.steps}{loss}", throttle=True)
-        elif event.kind == "epoch":
-            self.history.append({"epoch": len(self.history) + 1, "train_loss": event.loss, "dev": event.metrics})
-            auc = (event.metrics or {}).get("auc")
-            self._show(event.epoch / max(event.epochs, 1),
-                       f"finished epoch {event.epoch}/{event.epochs} · dev AUC {fmt(auc)}")
-            if self.chart is not None:
-                figure = plots.training_curves(self.history, **self.baselines)
-                self.chart.plotly_chart(figure, key=f"{self.key}-curves-{len(self.history)}")
-        elif event.kind == "done":
-            self._show(1.0, "done")

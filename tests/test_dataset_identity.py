@@ -152,8 +152,12 @@ def test_a_name_given_must_hold_this_content(tiny_data: Path, world_seed1: Path,
     assert store.dataset_for(load_dataset(tiny_data), name="other") == "mine"  # a name for new data only
     with pytest.raises(InputError, match="'mine' already holds other data"):
         store.dataset_for(load_dataset(world_seed1), name="mine", exact=True)
-    with pytest.raises(InputError, match="stored as 'mine'"):
+    with pytest.raises(InputError, match="^the data of .* is already in the store as dataset 'mine'"):
         store.dataset_for(load_dataset(tiny_data), name="theirs", exact=True)
+    store.dataset_for(load_dataset(world_seed1), name="theirs", exact=True)
+    with pytest.raises(InputError, match="'theirs' holds other data; the data of .* as dataset 'mine'"):
+        store.dataset_for(load_dataset(tiny_data), name="theirs", exact=True)
+    store.delete_dataset("theirs")
     assert store.dataset_for(load_dataset(world_seed1), name="mine") == "mine-2"
     with pytest.raises(InputError, match="dataset name"):
         store.dataset_for(load_dataset(tiny_data), name="two words")

@@ -247,3 +247,21 @@ def test_estimate_uses_the_measured_throughput_of_the_last_run(finished):
     assert f"{rate:,.0f} samples/s measured over the last 1 run(s) on this dataset" == after.basis
     # The job's own estimate (2 epochs, no history yet) was made the same way as the 3-epoch one before it.
     assert job["estimate_seconds"] == pytest.approx(before.seconds * 2 / 3 + estimate.STARTUP_SECONDS / 3)
+
+
+def test_embedding_job_from_the_cli_fills_the_cache_and_measures_its_speed(workspace, store, tiny, tiny_data):
+    started = cli("embed", "--background", "--data", str(tiny_data), "--embedder", "hashing", home=workspace.home)
+    refused = cli("embed", "--background", "--only-cached", "--data", str(tiny_data), "--embedder", "hashing",
+                  home=workspace.home)
+
+    assert started.returncode == 0, started.stderr
+    assert "no embedding measured yet: assumed 3,600 articles/s with hashing" in started.stderr
+    job = jobs.wait(store, json.loads(started.stdout)["job_id"], timeout=WAIT_S)
+    assert job["status"] == "done", job["error"]
+    articles = store.dataset(tiny)["summary"]["articles"]
+    assert job["result"]["articles"] == job["result"]["newly_embedded"] == articles
+    assert job["result"]["coverage"] == 1.0 and any((workspace.cache / "embeddings").iterdir())
+    rate, basis = estimate.embedding_rate(store, "hashing")
+    assert rate == pytest.approx(articles / job["result"]["seconds"])
+    assert basis.endswith("articles/s measured over the last 1 embedding job(s)")
+    assert refused.returncode == 2 and "--only-cached" in refused.stderr and refused.stdout == ""

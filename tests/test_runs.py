@@ -181,7 +181,8 @@ def test_a_run_saved_before_content_fingerprints_is_checked_its_own_way(run_copy
     """Runs used to record SHA-256 over the train split's news.tsv and behaviors.tsv, cut to 16 hex digits."""
     def old_fingerprint(root: Path) -> str:
         train = root / "train"
-        return hashlib.sha256((train / "news.tsv").read_bytes() + (train / "behaviors.tsv").read_bytes()).hexdigest()[:16]
+        content = (train / "news.tsv").read_bytes() + (train / "behaviors.tsv").read_bytes()
+        return hashlib.sha256(content).hexdigest()[:16]
 
     edit_meta(run_copy, fingerprint=old_fingerprint(tiny_data))
     assert load_run(run_copy, cache=tiny_cache).dataset.root == Path(str(tiny_data.resolve()))

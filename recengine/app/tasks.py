@@ -188,13 +188,15 @@ def check_embed(workspace: Workspace, store: Store, params: Params) -> Params:
     from recengine.config import EMBEDDERS
     from recengine.text.cache import check_fields
 
-    _known(params, {"dataset", "embedder", "fields"})
+    _known(params, {"dataset", "embedder", "fields", "cache"})
     embedder = params.get("embedder")
     if embedder not in EMBEDDERS:
         raise InputError(f"unknown embedder {embedder!r}; choose one of {', '.join(EMBEDDERS)}")
     fields = params.get("fields", "title+abstract")
     check_fields(fields)
-    return {"dataset": _dataset(store, params), "embedder": embedder, "fields": fields}
+    cache = params.get("cache")
+    return {"dataset": _dataset(store, params), "embedder": embedder, "fields": fields,
+            "cache": None if cache is None else str(Path(cache).resolve())}
 
 
 def check_bootstrap(workspace: Workspace, store: Store, params: Params) -> Params:
@@ -267,8 +269,8 @@ def run_embed(workspace: Workspace, store: Store, params: Params, progress) -> d
         progress.note(f"embedding article texts ({done:,}/{total:,})", fraction=done / max(total, 1))
 
     started = time.perf_counter()
-    result = embed_news(dataset.news, embedder, cache=EmbeddingCache(workspace.cache / "embeddings"),
-                        fields=params["fields"], progress=report)
+    cache = EmbeddingCache(params["cache"] or workspace.cache / "embeddings")
+    result = embed_news(dataset.news, embedder, cache=cache, fields=params["fields"], progress=report)
     return {"articles": len(result.ids), "newly_embedded": result.newly_embedded, "coverage": result.coverage,
             "embedder": params["embedder"], "seconds": round(time.perf_counter() - started, 3)}
 

@@ -32,10 +32,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--only-cached", action="store_true", help="compute nothing; report what the cache already covers"
     )
+    parser.add_argument("--background", action="store_true",
+                        help="run as a background job: print its id and return (see `recengine jobs`)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.background:
+        from recengine.commands.jobs import start_embedding
+
+        return start_embedding(args)
     from tqdm import tqdm
 
     from recengine.data.mind import load_dataset

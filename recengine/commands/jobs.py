@@ -123,19 +123,32 @@ def say_estimate(store, dataset, epochs: int) -> None:
 
 
 def start_training(args: argparse.Namespace, config) -> int:
-    """``train --background``: the training as a job; prints its id and returns at once."""
+    """``train --background``: the training as a job."""
+    return start_job("train", {"dataset": str(args.data), "config": config.to_dict(), "out": str(args.out),
+                               "force": args.force, "cache": None if args.cache is None else str(args.cache)})
+
+
+def start_embedding(args: argparse.Namespace) -> int:
+    """``embed --background``: the embedding as a job."""
+    if args.only_cached:
+        from recengine.errors import InputError
+
+        raise InputError("--only-cached computes nothing: it has no use with --background")
+    return start_job("embed", {"dataset": str(args.data), "embedder": args.embedder, "fields": args.fields,
+                               "cache": args.cache})
+
+
+def start_job(kind: str, params: dict) -> int:
+    """Start a job from the command line: its estimate on stderr, its id as JSON on stdout; returns at once."""
     from recengine.app import jobs, open_workspace
     from recengine.app.estimate import duration
 
     workspace, store = open_workspace()
     with store:
-        params = {"dataset": str(args.data), "config": config.to_dict(), "out": str(args.out), "force": args.force,
-                  "cache": None if args.cache is None else str(args.cache)}
-        job_id = jobs.submit(workspace, store, "train", params, origin="cli")
+        job_id = jobs.submit(workspace, store, kind, params, origin="cli")
         job = jobs.get(store, job_id)
     print(f"estimated {duration(job['estimate_seconds'])} ({job['estimate_basis']}); follow it with "
           f"`python -m recengine jobs show {job_id}`", file=sys.stderr)
     print(json.dumps({"job_id": job_id, "status": job["status"], "estimate_s": round(job["estimate_seconds"], 1),
                       "log": str(jobs.log_path(workspace, job_id))}, indent=2))
     return 0
-

@@ -812,9 +812,8 @@ class Store:
         origin = _origin_of(dataset) if source is None else _check_origin(source, preset, seed)
         stored = self._settle(dataset, name, rename=not exact, origin=origin)["dataset"]
         if exact and name is not None and stored != name:
-            raise InputError(
-                f"the store's dataset {name!r} holds other data than {dataset.root}, which is stored as {stored!r}"
-            )
+            held = f"the store's dataset {name!r} holds other data; " if self.dataset(name) is not None else ""
+            raise InputError(f"{held}the data of {dataset.root} is already in the store as dataset {stored!r}")
         return stored
 
     def import_dataset(
@@ -847,7 +846,8 @@ class Store:
             return found
         # A name taken by other data is refused before the rows are built (a version-1 dataset, whose content is
         # unknown, may yet prove to be this data).
-        if not rename and name and self._tuples("SELECT 1 FROM datasets WHERE name = ? AND fingerprint NOT NULL", [name]):
+        other_data = "SELECT 1 FROM datasets WHERE name = ? AND fingerprint NOT NULL"
+        if not rename and name and self._tuples(other_data, [name]):
             with self._faults():
                 self._claim(self.db.conn, name, root)
         tables = _dataset_rows(dataset)
@@ -856,24 +856,31 @@ class Store:
         if adopted is not None:
             return adopted
         base = name or _display_name(Path(root).name)
+        return self._import(base, root, fingerprint, tables, summary, origin, rename=rename)
+
+    def _import(
+        self, base: str, root: str, fingerprint: str, tables: dict[str, pd.DataFrame], summary: dict, origin: dict,
+        *, rename: bool,
+    ) -> dict:
+        """Write a new dataset's rows and record, in one transaction, under ``base`` (made unique if ``rename``)."""
         with self._transaction(note=f"importing dataset {base!r} from {root}") as conn:
             raced = conn.execute("SELECT name FROM datasets WHERE fingerprint = ?", (fingerprint,)).fetchone()
             if raced is not None:  # another process imported the same data meanwhile
                 return {"dataset": raced[0], **summary, "changed": False, "fingerprint": fingerprint}
-            final = self._free_name(conn, base) if rename else self._claim(conn, base, root)
+            name = self._free_name(conn, base) if rename else self._claim(conn, base, root)
             for table in _DATASET_TABLES:  # rows left without a dataset record must not mix in
-                conn.execute(f"DELETE FROM {table} WHERE dataset = ?", (final,))
-            _insert_frame(conn, "articles", final, tables["articles"], {"source": "mind"})
-            _insert_frame(conn, "users", final, tables["users"])
-            _insert_frame(conn, "histories", final, tables["histories"])
-            _insert_frame(conn, "clicks", final, tables["clicks"], {"source": "impression"})
+                conn.execute(f"DELETE FROM {table} WHERE dataset = ?", (name,))
+            _insert_frame(conn, "articles", name, tables["articles"], {"source": "mind"})
+            _insert_frame(conn, "users", name, tables["users"])
+            _insert_frame(conn, "histories", name, tables["histories"])
+            _insert_frame(conn, "clicks", name, tables["clicks"], {"source": "impression"})
             conn.execute(
                 "INSERT INTO datasets (name, path, source, preset, seed, imported_at, summary, fingerprint) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (final, root, origin["source"], origin["preset"], origin["seed"], _now(),
+                (name, root, origin["source"], origin["preset"], origin["seed"], _now(),
                  _to_json(summary, "summary"), fingerprint),
             )
-        return {"dataset": final, **summary, "changed": True, "fingerprint": fingerprint}
+        return {"dataset": name, **summary, "changed": True, "fingerprint": fingerprint}
 
     def _known(self, fingerprint: str, root: str) -> dict | None:
         """The stored dataset with this content, or None. A record whose folder no longer holds the content (moved
@@ -894,7 +901,7 @@ class Store:
             return False
 
     def _adopt_legacy(self, root: str, fingerprint: str, tables: dict[str, pd.DataFrame], summary: dict) -> dict | None:
-        """A dataset imported by schema version 1 from ``root`` whose rows are exactly these: it gets the fingerprint."""
+        """A dataset imported by schema version 1 from ``root`` with exactly these rows: it gets the fingerprint."""
         rows = self._rows(
             "SELECT name, source, preset, seed, legacy_digest FROM datasets WHERE fingerprint IS NULL AND path = ?",
             (root,),

@@ -44,9 +44,9 @@ class RecommenderService:
 
     ``run`` is a :class:`LoadedRun` or a run folder; the service extends its catalogue in place.
     ``dataset`` is the store's name for the run's data (default: found by the data's fingerprint, see
-    :meth:`Store.dataset_for`); the data is imported into the store when new. ``now`` is the default clock (unix seconds or datetime;
-    default: the dataset's latest impression, because the data is from 2019 and the wall clock
-    would make every article look years old). ``index_kind`` goes to :meth:`ArticleIndex.build`.
+    :meth:`Store.dataset_for`); the data is imported into the store when new. ``now`` is the default clock
+    (unix seconds or datetime; default: the dataset's latest impression, because the data is from 2019 and the
+    wall clock would make every article look years old). ``index_kind`` goes to :meth:`ArticleIndex.build`.
 
     The methods are those of :class:`Ranking` (``recommend``, ``cold_start``), :class:`Explanation`
     (``nearest_articles``, ``user_profile``) and :class:`Ingestion` (``record_click``, ``add_article``).
