@@ -154,13 +154,15 @@ def _record(store: Store, run_id: str) -> dict:
     return record
 
 
-def find_run(store: Store, run: str | Path) -> dict:
-    """The store record of a run given by id or by folder (registered first when the folder is new)."""
+def find_run(store: Store, run: str | Path, *, dataset: str | Path | None = None) -> dict:
+    """The store record of a run given by id or by folder (registered first when the folder is new; ``dataset``
+    names its dataset, a store name or folder, when the folder it records has moved)."""
     if isinstance(run, str) and store.run(run) is not None:
         return store.run(run)
     folder = Path(run)
     if folder.is_dir():
-        return register_run(store, folder)
+        name = datasets.resolve(store, dataset)["name"] if dataset is not None else None
+        return register_run(store, folder, dataset=name)
     raise InputError(f"unknown run {str(run)!r}: neither a stored run id nor a run folder")
 
 
@@ -253,36 +255,33 @@ def update(
     new_data: str | Path,
     *,
     out: str | Path | None = None,
-    force: bool = False,
-    epochs: int = 2,
-    full_epochs: int = 0,
-    lr_decay: float = 0.3,
-    allow_conflicts: bool = False,
+    dataset: str | Path | None = None,
     progress: ProgressCallback | None = None,
+    **options,
 ) -> dict:
-    """Fold ``new_data`` into a copy of ``parent`` (a run id or folder), save and record the child.
+    """Fold ``new_data`` into a copy of ``parent`` (a run id or folder), save and record the child, all or nothing
+    (see :func:`recengine.train.incremental.update_run`, which takes ``options``: epochs, full_epochs, lr_decay,
+    eval_data, cache, allow_conflicts, force, allow_dataset_change).
 
-    Returns ``{"run_id", "path", "metrics", "parent_metrics", "meta", "better_than_parent"}``; the child is
-    never made active here: :func:`activate_run` is the caller's explicit choice (the dashboard shows both).
+    ``dataset`` is the parent's dataset folder when it moved. Returns ``{"run_id", "parent", "path", "metrics",
+    "parent_metrics", "meta", "better_than_parent"}``. The child is never made active here: the caller shows both
+    and lets the user choose (:func:`activate_run`).
     """
-    record = find_run(store, parent)
+    record = find_run(store, parent, dataset=dataset)
     reserved = None
     if out is None:
         reserved = new_run_id(workspace, store, record["dataset"], "update")
         out = workspace.run(reserved)
     try:
-        result = update_run(
-            record["path"], new_data, out, epochs=epochs, full_epochs=full_epochs, lr_decay=lr_decay,
-            archive=workspace.archive, progress=progress, allow_conflicts=allow_conflicts, force=force,
-        )
+        result = update_run(record["path"], new_data, out, dataset=dataset, archive=options.pop("archive", None)
+                            or workspace.archive, progress=progress, **options)
         stored = register_run(store, out, dataset=record["dataset"])
     finally:
         if reserved is not None:
             release_run_id(workspace, reserved)
-    parent_metrics = result.parent_metrics
     return {"run_id": stored["run_id"], "parent": record["run_id"], "path": Path(out), "metrics": result.metrics,
-            "parent_metrics": parent_metrics, "meta": result.meta,
-            "better_than_parent": _better(result.metrics, parent_metrics)}
+            "parent_metrics": result.parent_metrics, "meta": result.meta,
+            "better_than_parent": _better(result.metrics, result.parent_metrics)}
 
 
 def _better(child: dict | None, parent: dict | None) -> bool | None:

@@ -46,15 +46,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from recengine.app import open_workspace, runs
     from recengine.commands.train import ProgressPrinter, summarize
-    from recengine.train.incremental import AlreadyConsumedError, update_run
+    from recengine.train.incremental import AlreadyConsumedError
 
+    workspace, store = open_workspace()
     printer = ProgressPrinter()
     try:
-        result = update_run(
-            args.run, args.new_data, args.out, epochs=args.epochs, full_epochs=args.full_epochs,
-            lr_decay=args.lr_decay, dataset=args.data, eval_data=args.eval_data, archive=args.archive,
-            cache=args.cache, allow_conflicts=args.allow_conflicts, force=args.force, progress=printer,
+        updated = runs.update(
+            workspace, store, args.run, args.new_data, out=args.out, dataset=args.data, progress=printer,
+            epochs=args.epochs, full_epochs=args.full_epochs, lr_decay=args.lr_decay, eval_data=args.eval_data,
+            archive=args.archive, cache=args.cache, allow_conflicts=args.allow_conflicts, force=args.force,
             allow_dataset_change=args.allow_dataset_change,
         )
     except AlreadyConsumedError as exc:
@@ -63,18 +65,27 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         printer.close()
-    update = result.meta["update"]
+        store.close()
+    meta = updated["meta"]
+    update = meta["update"]
+    if updated["better_than_parent"] is False:
+        print(f"warning: the child scores below its parent on the same evaluation data (AUC "
+              f"{updated['metrics']['model']['auc']:.4f} vs {updated['parent_metrics']['model']['auc']:.4f}); "
+              f"it is saved but not made active", file=sys.stderr)
     print(json.dumps({
         "status": "updated",
-        "run": str(result.path),
-        "parent": result.meta["parent"],
-        "new_articles": result.meta["new_articles"],
-        "new_users": result.meta["new_users"],
+        "run": str(updated["path"]),
+        "run_id": updated["run_id"],
+        "parent": meta["parent"],
+        "parent_run_id": updated["parent"],
+        "better_than_parent": updated["better_than_parent"],
+        "new_articles": meta["new_articles"],
+        "new_users": meta["new_users"],
         "conflicting_articles_skipped": update["conflicting_articles_skipped"],
         "archive_entry": update["archive_entry"],
-        "samples_seen": result.meta["samples_seen"],
+        "samples_seen": meta["samples_seen"],
         "seconds": update["seconds"],
-        "metrics": summarize(result.metrics),
-        "parent_metrics": summarize(result.parent_metrics),
+        "metrics": summarize(updated["metrics"]),
+        "parent_metrics": summarize(updated["parent_metrics"]),
     }, indent=2))
     return 0
