@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS job_events (
     PRIMARY KEY (job_id, seq)
 ) WITHOUT ROWID;
 """
-_READY: set[str] = set()  # store files whose job tables this process has made sure of
+_READY: set[tuple[str, int, int]] = set()  # store files whose job tables this process has made sure of
 
 
 class JobCancelled(RecengineError):
@@ -100,9 +100,11 @@ def _ensure_tables(store: Store) -> None:
     They are created here rather than in the store's schema: they belong to this module, and a store without
     them is simply a store in which no job ran yet.
     """
-    key = str(store.path.resolve())
+    conn = store.db.conn  # opens the store (schema checked) first
+    info = store.path.stat()
+    key = (str(store.path.resolve()), info.st_dev, info.st_ino)  # a store file replaced at the same path is new
     if key not in _READY:
-        store.db.conn.executescript(_TABLES)
+        conn.executescript(_TABLES)
         _READY.add(key)
 
 
@@ -124,9 +126,10 @@ def _json(value: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars and arrays, paths and NaN-free floats as plain JSON (results come from numeric code)."""
+    """numpy scalars and arrays as plain numbers and lists (NaN as None), paths as text: results come from
+    numeric code."""
     if hasattr(value, "tolist"):
-        return value.tolist()
+        return _finite(value.tolist())
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON-serializable")
@@ -235,8 +238,9 @@ def list_jobs(
 
 
 def active_jobs(store: Store) -> list[dict]:
-    """Queued and running jobs, oldest first."""
-    return sorted((j for j in list_jobs(store, limit=1000) if j["status"] in ACTIVE), key=lambda j: j["id"])
+    """Queued and running jobs (whose process is alive), oldest first."""
+    reconcile(store)
+    return [_row(row) for row in _query(store, "SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY id")]
 
 
 def latest(store: Store, kind: str, *, dataset: str | None = None, status: str | None = None) -> dict | None:
