@@ -4,9 +4,10 @@ Rules, checked before any expensive work:
 
 - An input is never an output: the output may not be, contain, or sit inside any input folder (the dataset,
   the new data, the parent run, the archive). Paths are compared after resolving symbolic links.
-- An existing output folder is replaced only with ``force``, and only when it is empty or recognisably a run
-  of this program (``config.json`` and ``meta.json`` with a ``format_version``, and a safetensors
-  ``weights.safetensors``). Anything else is refused, naming what it holds.
+- An existing output folder is replaced only with ``force``, and only when it is empty or recognisably an output
+  of the same kind written by this program: a run (``config.json`` and ``meta.json`` with a ``format_version``,
+  and a safetensors ``weights.safetensors``) or a generated dataset (``meta.json`` naming the generator, and a
+  ``train/`` split). Anything else is refused, naming what it holds. An empty folder needs no ``force`` for a dataset.
 - The location must be writable: the nearest existing folder on the way to the output is probed by creating
   (and at once removing) a temporary file in it, so a regular file in the path, a read-only or full location
   is refused up front, naming the path.
@@ -106,11 +107,31 @@ def check_writable(path: str | Path) -> None:
         raise InputError(f"cannot be written: {ancestor} does not take new files ({exc.strerror})", path=path) from None
 
 
-def check_output_folder(out: str | Path, *, force: bool, inputs: Inputs = ()) -> Path:
-    """Check that ``out`` may be written as a run folder (see the module's rules); returns it as a Path.
+def is_generated_dataset(folder: str | Path) -> bool:
+    """Whether ``folder`` is recognisably a synthetic world this program wrote (its meta.json names the generator
+    and it holds a train/ split)."""
+    folder = Path(folder)
+    meta = folder / "meta.json"
+    if not meta.is_file() or meta.is_symlink() or not (folder / "train").is_dir():
+        return False
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and bool(data.get("generator"))
+
+
+# What ``--force`` may replace, by kind of output: the test that recognises it and the word for it.
+_REPLACEABLE = {"run": (is_run_folder, "recengine run"), "dataset": (is_generated_dataset, "generated dataset")}
+
+
+def check_output_folder(out: str | Path, *, force: bool, inputs: Inputs = (), kind: str = "run") -> Path:
+    """Check that ``out`` may be written as a ``kind`` folder ("run" or "dataset", see the module's rules);
+    returns it as a Path. ``force`` replaces only an empty folder or one recognisably of that kind.
 
     Raises :class:`InputError` naming the folder and why it is refused.
     """
+    recognise, word = _REPLACEABLE[kind]
     out = Path(out)
     check_not_input(out, inputs)
     if out.is_symlink():
@@ -118,10 +139,12 @@ def check_output_folder(out: str | Path, *, force: bool, inputs: Inputs = ()) ->
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a folder; refusing to replace it", path=out)
     if out.exists():
-        if not force:
-            raise InputError("run folder exists (use --force to replace it)", path=out)
-        if any(out.iterdir()) and not is_run_folder(out):
-            raise InputError(f"is not a recengine run (it holds {_listing(out)}); refusing to replace it", path=out)
+        empty = not any(out.iterdir())
+        if not force and not (empty and kind == "dataset"):  # a run's folder is its name: never reused silently
+            detail = "" if empty else " and is not empty"
+            raise InputError(f"{kind} folder exists{detail} (use --force to replace it)", path=out)
+        if not empty and not recognise(out):
+            raise InputError(f"is not a {word} (it holds {_listing(out)}); refusing to replace it", path=out)
     check_writable(out)
     return out
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -238,6 +239,18 @@ def test_generate_refuses_a_non_empty_folder_without_force(tmp_path: Path, capsy
     assert json.loads((out / "meta.json").read_text())["seed"] == 2
     assert hashes(out) != before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]  # no staging or retired folder left
+
+
+def test_generate_force_never_replaces_a_folder_it_did_not_generate(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                   mind_sample: Path) -> None:
+    """--force replaces only a world this program generated: a user's own MIND data, or a run, is refused."""
+    mine = tmp_path / "my-mind"
+    shutil.copytree(mind_sample, mine / "train")
+    before = hashes(mine)
+    code, stdout, err = in_process(capsys, "data", "generate", "--preset", "tiny", "--out", str(mine), "--force")
+    assert code == 2 and stdout == ""
+    assert_one_line_error(err, str(mine), "is not a generated dataset (it holds train/)")
+    assert hashes(mine) == before
 
 
 def test_generate_refuses_a_non_empty_folder_as_a_subprocess(tmp_path: Path) -> None:

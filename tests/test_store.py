@@ -421,7 +421,7 @@ store.close()
 def test_concurrent_threads_and_a_process_all_write(store: Store, toy: MindDataset) -> None:
     store.import_dataset("toy", toy, source="imported")
     base = datetime(2020, 1, 1)
-    threads_n, clicks_n, articles_n = 6, 40, 10
+    threads_n, clicks_n = 6, 40
     barrier = threading.Barrier(threads_n + 1)
     errors: list[BaseException] = []
 

@@ -16,7 +16,6 @@ import json
 import math
 import numbers
 import shutil
-import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +34,7 @@ from recengine.config import ModelConfig, RunConfig, TrainConfig
 from recengine.data.mind import Behaviors, MindDataset, MindSplit, News, load_dataset, split_by_time, write_split
 from recengine.data.store import Store
 from recengine.data.synthetic import PRESETS, generate as generate_world
-from recengine.errors import InputError, RecengineError
+from recengine.errors import InputError
 from recengine.eval.compare import GRID_KEYS, RESULT_COLUMNS, grid_configs, result_row, summarize_grid
 from recengine.eval.evaluate import evaluate_scores
 from recengine.eval.metrics import METRICS
@@ -62,8 +61,9 @@ CREATE TABLE IF NOT EXISTS experiment_results (
     created_at TEXT NOT NULL,
     params TEXT NOT NULL,
     result TEXT NOT NULL
-)"""
-_RESULTS_INDEX = "CREATE INDEX IF NOT EXISTS experiment_results_by_kind ON experiment_results (kind, dataset, id)"
+);
+CREATE INDEX IF NOT EXISTS experiment_results_by_kind ON experiment_results (kind, dataset, id);
+"""
 
 
 # --------------------------------------------------------------------------------------------- progress
@@ -144,44 +144,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _results(store: Store) -> sqlite3.Connection:
-    """The store's connection, with the ``experiment_results`` table created if this store has none yet."""
-    conn = store.db.conn
-    conn.execute(_RESULTS_TABLE)
-    conn.execute(_RESULTS_INDEX)
-    return conn
-
-
 def save_result(store: Store, kind: str, dataset: str | None, params: Mapping, result: Mapping) -> dict:
     """Record an experiment's result; returns the record ``{"id", "kind", "dataset", "created_at", "params",
     "result"}`` as :func:`latest_result` will read it back."""
     params, result = _plain(params), _plain(result)
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    try:
-        cursor = _results(store).execute(
-            "INSERT INTO experiment_results (kind, dataset, created_at, params, result) VALUES (?, ?, ?, ?, ?)",
-            (kind, dataset, created, json.dumps(params, allow_nan=False), json.dumps(result, allow_nan=False)),
-        )
-    except sqlite3.Error as exc:
-        raise RecengineError(f"{store.path}: cannot record the {kind} result ({exc})") from None
-    return {"id": int(cursor.lastrowid), "kind": kind, "dataset": dataset, "created_at": created,
+    store.ensure_tables(_RESULTS_TABLE)
+    row_id = store.write(
+        "INSERT INTO experiment_results (kind, dataset, created_at, params, result) VALUES (?, ?, ?, ?, ?)",
+        (kind, dataset, created, json.dumps(params, allow_nan=False), json.dumps(result, allow_nan=False)),
+    )
+    return {"id": row_id, "kind": kind, "dataset": dataset, "created_at": created,
             "params": params, "result": result}
 
 
 def latest_result(store: Store, kind: str, dataset: str | None = None) -> dict | None:
     """The newest recorded result of ``kind`` (of ``dataset`` when given), or None."""
     where, params = ("kind = ?", [kind]) if dataset is None else ("kind = ? AND dataset = ?", [kind, dataset])
-    try:
-        row = _results(store).execute(
-            f"SELECT id, kind, dataset, created_at, params, result FROM experiment_results WHERE {where} "
-            "ORDER BY id DESC LIMIT 1", params,
-        ).fetchone()
-    except sqlite3.Error as exc:
-        raise RecengineError(f"{store.path}: cannot read the {kind} results ({exc})") from None
-    if row is None:
+    store.ensure_tables(_RESULTS_TABLE)
+    rows = store.query(
+        f"SELECT id, kind, dataset, created_at, params, result FROM experiment_results WHERE {where} "
+        "ORDER BY id DESC LIMIT 1", params,
+    )
+    if not rows:
         return None
-    return {"id": row[0], "kind": row[1], "dataset": row[2], "created_at": row[3],
-            "params": json.loads(row[4]), "result": json.loads(row[5])}
+    return {**rows[0], "params": json.loads(rows[0]["params"]), "result": json.loads(rows[0]["result"])}
 
 
 # --------------------------------------------------------------------------------------------- compare grid

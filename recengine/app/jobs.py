@@ -80,7 +80,6 @@ CREATE TABLE IF NOT EXISTS job_events (
     PRIMARY KEY (job_id, seq)
 ) WITHOUT ROWID;
 """
-_READY: set[tuple[str, int, int]] = set()  # store files whose job tables this process has made sure of
 
 
 class JobCancelled(RecengineError):
@@ -94,31 +93,16 @@ def _now() -> str:
     return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def _ensure_tables(store: Store) -> None:
-    """Create the job tables in the store on first use in this process (idempotent).
-
-    They are created here rather than in the store's schema: they belong to this module, and a store without
-    them is simply a store in which no job ran yet.
-    """
-    conn = store.db.conn  # opens the store (schema checked) first
-    info = store.path.stat()
-    key = (str(store.path.resolve()), info.st_dev, info.st_ino)  # a store file replaced at the same path is new
-    if key not in _READY:
-        conn.executescript(_TABLES)
-        _READY.add(key)
-
-
 def _write(store: Store, sql: str, params: tuple = ()) -> int:
-    """One statement in its own write transaction (the store's, so a busy or read-only store is reported as the
-    store reports it); returns the last row id."""
-    _ensure_tables(store)
-    with store._transaction() as conn:
-        return conn.execute(sql, params).lastrowid
+    """One statement in its own write transaction; the job tables are created on first use (they belong to this
+    module: a store without them is one in which no job ran yet)."""
+    store.ensure_tables(_TABLES)
+    return store.write(sql, params)
 
 
 def _query(store: Store, sql: str, params: tuple = ()) -> list[dict]:
-    _ensure_tables(store)
-    return store._rows(sql, params)
+    store.ensure_tables(_TABLES)
+    return store.query(sql, params)
 
 
 def _json(value: Any) -> str:

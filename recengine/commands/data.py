@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-from recengine.errors import InputError
 
 SUMMARY_ROWS = (
     ("articles", "articles"),
@@ -51,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--preset", choices=list(PRESETS), default="demo", help="size (default: demo)")
     generate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     generate.add_argument("--out", type=Path, required=True, help="output folder")
-    generate.add_argument("--force", action="store_true", help="replace the output folder if it exists")
+    generate.add_argument("--force", action="store_true",
+                          help="replace the output folder if it is a dataset this program generated (or empty)")
     generate.add_argument("--no-register", action="store_true",
                           help="only write the folder; do not record it in the workspace store")
     generate.set_defaults(handler=run_generate)
@@ -97,11 +97,9 @@ def run_check(args: argparse.Namespace) -> int:
 def run_generate(args: argparse.Namespace) -> int:
     from recengine.data.synthetic import generate
 
-    out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder", path=out)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise InputError("folder exists and is not empty (use --force to replace it)", path=out)
+    from recengine.outputs import check_output_folder
+
+    out = check_output_folder(args.out, force=args.force, kind="dataset")
     print(f"generating the {args.preset} preset (seed {args.seed}) into {out} ...", file=sys.stderr)
     started = time.perf_counter()
     meta = generate(args.preset, args.seed, out)

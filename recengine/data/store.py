@@ -1293,6 +1293,33 @@ class Store:
             )
 
 
+    # ----------------------------------------------------------------- tables of application modules
+
+    def ensure_tables(self, ddl: str) -> None:
+        """Create the tables an application module keeps in this store (``ddl``: ``CREATE ... IF NOT EXISTS``
+        statements), once per store file and process. A store without them is one in which that module never ran."""
+        conn = self.db.conn  # opens the store, schema and pages checked, first
+        key = (str(self.path.resolve()), self.path.stat().st_ino, ddl)  # a store replaced at the same path is new
+        if key in _MODULE_TABLES:
+            return
+        with self._faults():
+            conn.executescript(ddl)
+        _MODULE_TABLES.add(key)
+
+    def write(self, sql: str, params: Iterable = ()) -> int:
+        """One statement in its own write transaction (busy, read-only and full stores reported as everywhere
+        else); returns the last inserted row id."""
+        with self._transaction() as conn:
+            return int(conn.execute(sql, list(params)).lastrowid or 0)
+
+    def query(self, sql: str, params: Iterable = ()) -> list[dict]:
+        """The rows of one read, as dicts."""
+        return self._rows(sql, params)
+
+
+_MODULE_TABLES: set[tuple] = set()  # (store file, inode, ddl) whose module tables this process has created
+
+
 def _metric_rows(metrics: Any) -> list[tuple]:
     """Validate the evaluation JSON and flatten it to (scorer, slice, metric, value) rows.
 

@@ -23,6 +23,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from recengine.app import jobs
+from recengine.app.runs import ACTIVE_RUN, delete_run
 from recengine.data.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -151,7 +152,7 @@ def test_recommend_button_lists_recommendations(browser: WebDriver, server: str)
 def test_training_job_survives_a_page_switch_and_a_reload(browser: WebDriver, server: str, ui_workspace):
     """Start a training, go to another page, reload the browser, come back: the job is still running or has
     finished, and its run is saved and registered (the work ran in its own process, not in the page)."""
-    workspace, _ = ui_workspace
+    workspace, ready = ui_workspace
     with Store(workspace.store_path) as store:
         before = {run["run_id"] for run in store.runs()}
     open_page(browser, server, "train")
@@ -178,6 +179,9 @@ def test_training_job_survives_a_page_switch_and_a_reload(browser: WebDriver, se
     assert (Path(run["path"]) / "weights.safetensors").is_file()
     assert run["run_id"] in plain_text(browser)
     assert_clean(browser)
+    with Store(workspace.store_path) as store:  # leave the shared workspace as the other UI tests expect it
+        store.set_setting(ACTIVE_RUN, ready.run_id)
+        delete_run(workspace, store, run["run_id"])
 
 
 def body(driver: WebDriver) -> str:
