@@ -28,7 +28,7 @@ from recengine.data.mind import load_dataset
 from recengine.data.synthetic import PRESETS, generate
 from recengine.eval.evaluate import share_of_oracle
 from recengine.eval.metrics import METRICS
-from recengine.train.grid import train_and_evaluate
+from recengine.train.api import train_and_evaluate
 from recengine.train.trainer import prepare, resolve_device
 
 WARM_TARGET = 0.9  # warm AUC at least this share of the way from random to oracle

@@ -48,9 +48,16 @@ def started_here(job: dict) -> bool:
 
 
 def estimate_caption(dataset: str, epochs: int, *, trainings: int = 1, what: str = "One training") -> None:
-    """Under a form: how long the work will take on this machine, before it is started."""
-    guess = estimate.training(_ui.store(), dataset, int(epochs), trainings=trainings)
-    st.caption(f"{what} of {int(epochs)} epoch(s) on {_ui.literal(dataset)}: {_ui.literal(guess.text())}.")
+    """Under a form: how long the work will take on this machine, before it is started. A form's values are not
+    known until it is submitted, so the caption gives the time per epoch beside the default's total; the job
+    records its own estimate, from the values submitted, when it starts."""
+    store, epochs = _ui.store(), max(int(epochs), 1)
+    one = estimate.training(store, dataset, epochs)
+    total = estimate.training(store, dataset, epochs, trainings=trainings)
+    per_epoch = (one.seconds - estimate.STARTUP_SECONDS) / epochs
+    st.caption(f"{what}: about {_ui.literal(estimate.duration(per_epoch))} per epoch on {_ui.literal(dataset)}; "
+               f"{_ui.literal(estimate.duration(total.seconds))} in all with {epochs} epoch(s) "
+               f"({_ui.literal(total.basis)}).")
 
 
 # --------------------------------------------------------------------------------------------- sidebar

@@ -6,6 +6,7 @@ from pages import _ui
 from recengine import plots
 from recengine.train.api import evaluate_run
 from recengine.app.datasets import coverage_from_meta
+from recengine.eval.metrics import METRIC_LABELS, METRICS
 from recengine.tables import metric_summary
 from recengine.train.runs import read_run_files
 
@@ -50,10 +51,9 @@ with model_col, st.container(border=True):
                        help="The true click probabilities (known for synthetic data): the ceiling any model can reach.")
         cols[3].metric("Way to oracle", _ui.percent(numbers["share_of_oracle"]),
                        help="(model − random) / (oracle − random): 0% is random, 100% is the oracle.")
-        cols = st.columns(4)
-        cols[0].metric("MRR", _ui.fmt(numbers["mrr"]))
-        cols[1].metric("nDCG@5", _ui.fmt(numbers["ndcg@5"]))
-        cols[2].metric("nDCG@10", _ui.fmt(numbers["ndcg@10"]))
+        ranking = [name for name in METRICS if name != "auc"]  # AUC is shown above, beside random and oracle
+        for col, name in zip(st.columns(max(4, len(ranking))), ranking):
+            col.metric(METRIC_LABELS[name], _ui.fmt(numbers[name]))
         with _ui.boundary("reading the run's coverage"):
             coverage = coverage_from_meta(read_run_files(run["path"])[1])
             cols = st.columns(4)

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from recengine.errors import InputError
 from recengine.eval.compare import summarize_grid
 from recengine.eval.evaluate import SLICE_UNITS
-from recengine.eval.metrics import METRICS
+from recengine.eval.metrics import METRIC_LABELS, METRICS
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
 PALETTE = {
@@ -254,7 +254,7 @@ def fusion_weights_chart(frame: pd.DataFrame | None) -> go.Figure:
 def metrics_chart(metrics: dict | None, metric: str = "auc") -> go.Figure:
     """``metric`` of the model overall and per slice (bars), with random and oracle as level marks per bar
     (``metrics`` as returned by :func:`~recengine.eval.evaluate.evaluate_scores`)."""
-    title = f"{metric.upper() if metric in ('auc', 'mrr') else metric} beside random and oracle"
+    title = f"{METRIC_LABELS.get(metric, metric)} beside random and oracle"
     if not metrics or not metrics.get("model"):
         return empty_figure(title, "No evaluation to show yet.")
     groups = [("overall", metrics["model"], metrics.get("random"), metrics.get("oracle"))]
@@ -279,7 +279,7 @@ def metrics_chart(metrics: dict | None, metric: str = "auc") -> go.Figure:
 
 def comparison_heatmap(frame: pd.DataFrame | None, metric: str = "auc", *, loss: str | None = None) -> go.Figure:
     """``metric`` by fusion (rows) x temperature (columns), mean over seeds, cells labelled mean ± std,
-    from a :func:`~recengine.train.grid.run_grid` frame. ``loss`` picks one loss (default: the first)."""
+    from a comparison frame (:func:`recengine.tables.stored_comparison`). ``loss`` picks one loss (default: the first)."""
     title = f"{metric} by fusion and temperature"
     if frame is None or frame.empty:
         return empty_figure(title, "No comparison results yet.")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from recengine.data.store import Store
+from recengine.data.store import ALL_SLICE, Store
 from recengine.errors import InputError
 from recengine.eval.compare import GRID_KEYS, METRIC_COLUMNS, RESULT_COLUMNS
 from recengine.eval.evaluate import SLICES, share_of_oracle
@@ -96,15 +96,24 @@ def compare_runs(runs: Sequence[Mapping]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def stored_comparison(store: Store, comparison_id: int) -> pd.DataFrame:
-    """A stored comparison's results in :func:`run_grid`'s layout (``ndcg@5``, slice AUCs, best epoch, seconds)."""
-    stored = store.comparison_results(comparison_id)
-    extra = pd.DataFrame(list(stored["extra"]), index=stored.index)
-    frame = pd.concat([stored.drop(columns="extra"), extra], axis=1)
-    frame = frame.rename(columns={"ndcg5": "ndcg@5", "ndcg10": "ndcg@10"})
+    """A stored comparison as one row per cell: settings, the metrics of the registry, each slice's AUC, random and
+    oracle AUC, best epoch, seconds and run id (the layout :func:`recengine.eval.compare.result_row` gives)."""
+    cells = store.comparison_cells(comparison_id).set_index("cell")
+    values = store.comparison_metrics(comparison_id)
+    values["column"] = [_wide_column(*key) for key in zip(values["scorer"], values["slice"], values["metric"])]
+    wide = values.pivot(index="cell", columns="column", values="value")
     columns = [*GRID_KEYS, *RESULT_COLUMNS, "best_epoch", "seconds", "run_id"]
-    frame = frame.reindex(columns=[c for c in columns if c in frame.columns or c in RESULT_COLUMNS])
+    frame = cells.join(wide).reindex(columns=columns).reset_index(drop=True)
     frame.attrs["comparison_id"] = comparison_id
     return frame
+
+
+def _wide_column(scorer: str, slice_name: str, metric: str) -> str:
+    """The column of one long value: the model's overall metrics by name (``auc``), its slices' prefixed with the
+    slice (``warm_auc``), the baselines' with the scorer (``random_auc``, ``warm_random_auc``)."""
+    prefix = [] if slice_name == ALL_SLICE else [slice_name]
+    prefix += [] if scorer == "model" else [scorer]
+    return "_".join([*prefix, metric])
 
 
 def comparison_headline(frame: pd.DataFrame) -> dict:

@@ -1,8 +1,7 @@
-"""Comparison grids: training every cell on one preparation, storing as cells finish, summaries, CSV, CLI."""
+"""Comparison tables: summaries, CSV and the compare CLI (the grid itself: tests/test_experiments.py)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import statistics
 
@@ -15,9 +14,6 @@ from recengine.data.store import Store
 from recengine.data.synthetic import generate
 from recengine.errors import InputError
 from recengine.eval.compare import grid_to_csv, summarize_grid
-from recengine.text import get_embedder
-from recengine.train.api import train_run
-from recengine.train.grid import run_grid
 
 BASE = RunConfig(ModelConfig(embedder="hashing"), TrainConfig(epochs=1))
 METRICS = ["auc", "mrr", "ndcg@5", "ndcg@10", "warm_auc", "new_articles_auc", "cold_users_auc", "random_auc", "oracle_auc"]
@@ -28,67 +24,6 @@ def tiny(tmp_path_factory):
     folder = tmp_path_factory.mktemp("data") / "tiny"
     generate("tiny", 0, folder)
     return folder
-
-
-def test_grid_trains_every_cell_and_stores_it(tiny, tmp_path):
-    store = Store(tmp_path / "store.db")
-    events = []
-    frame = run_grid(
-        tiny, BASE, fusions=["concat", "attention"], temperatures=[0.1, 0.5], embedder=get_embedder("hashing"),
-        store=store, progress=events.append,
-    )
-    assert len(frame) == 4
-    assert list(zip(frame["fusion"], frame["temperature"])) == [
-        ("concat", 0.1), ("concat", 0.5), ("attention", 0.1), ("attention", 0.5)
-    ]
-    assert set(frame["loss"]) == {"listwise"} and set(frame["seed"]) == {0}
-    assert frame[METRICS].notna().all().all()
-    # One epoch already beats the random scorer in every cell and on every slice (measured: AUC 0.58-0.64 against
-    # random 0.53, slices 0.59-0.68) and stays below the oracle (0.87).
-    assert (frame["auc"] > frame["random_auc"] + 0.03).all() and (frame["auc"] < frame["oracle_auc"]).all()
-    assert (frame[["warm_auc", "new_articles_auc", "cold_users_auc"]] > 0.55).all().all()
-    assert {e.cell for e in events} == {0, 1, 2, 3, 4} and {e.cells for e in events} == {4}
-
-    (record,) = store.comparisons()
-    assert record["id"] == frame.attrs["comparison_id"]
-    assert (record["dataset"], record["status"], record["results"]) == ("tiny", "complete", 4)
-    assert record["grid"]["temperatures"] == [0.1, 0.5]
-    stored = store.comparison_results(record["id"])
-    assert list(stored["auc"]) == pytest.approx(list(frame["auc"]))
-    assert [extra["warm_auc"] for extra in stored["extra"]] == pytest.approx(list(frame["warm_auc"]))
-
-    # One preparation serves the whole grid: a cell scores exactly what a standalone run of its config scores.
-    alone = copy.deepcopy(BASE)
-    alone.model.fusion, alone.model.temperature = "attention", 0.5
-    single = train_run(tiny, alone, embedder=get_embedder("hashing"))
-    assert frame["auc"].iloc[3] == pytest.approx(single.metrics["model"]["auc"], abs=1e-12)
-
-
-def test_a_crash_keeps_finished_cells_and_marks_the_comparison_failed(tiny, tmp_path):
-    store = Store(tmp_path / "store.db")
-
-    def crash_in_second_cell(event):
-        if event.cell == 2:
-            raise RuntimeError("power cut")
-
-    with pytest.raises(RuntimeError, match="power cut"):
-        run_grid(tiny, BASE, fusions=["concat", "gate"], temperatures=[0.5], embedder=get_embedder("hashing"),
-                 store=store, progress=crash_in_second_cell)
-    (record,) = store.comparisons()
-    assert record["status"] == "failed"
-    assert list(store.comparison_results(record["id"])["fusion"]) == ["concat"]
-
-
-def test_bad_grids_raise_before_training(tiny):
-    for kwargs, message in [
-        ({"fusions": ["concat", "bogus"], "temperatures": [0.1]}, "unknown fusion 'bogus'"),
-        ({"fusions": ["concat"], "temperatures": [0.1, 0.0]}, "temperatures must be numbers > 0"),
-        ({"fusions": [], "temperatures": [0.1]}, "at least one of fusions"),
-        ({"fusions": ["concat"], "temperatures": [0.1], "losses": ["hinge"]}, "unknown loss 'hinge'"),
-        ({"fusions": ["concat"], "temperatures": [0.1], "seeds": [-1]}, "seeds must be whole numbers"),
-    ]:
-        with pytest.raises(InputError, match=message):
-            run_grid(tiny, BASE, **kwargs)
 
 
 def _grid_frame() -> pd.DataFrame:

@@ -29,6 +29,24 @@ V1_DATASETS = """CREATE TABLE datasets (
     summary TEXT NOT NULL,
     fingerprint TEXT NOT NULL
 )"""
+# Versions 1 and 2 kept a comparison's cells as wide rows.
+V1_COMPARISONS = """CREATE TABLE comparison_results (
+    id INTEGER PRIMARY KEY,
+    comparison_id INTEGER NOT NULL,
+    fusion TEXT NOT NULL,
+    temperature REAL NOT NULL,
+    loss TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    run_id TEXT,
+    auc REAL,
+    mrr REAL,
+    ndcg5 REAL,
+    ndcg10 REAL,
+    random_auc REAL,
+    oracle_auc REAL,
+    extra TEXT NOT NULL,
+    UNIQUE (comparison_id, fusion, temperature, loss, seed)
+)"""
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +203,8 @@ def make_v1_store(path: Path, imports: dict[str, Path]) -> None:
         for name, folder in imports.items()
     }
     rows = conn.execute("SELECT name, path, source, preset, seed, imported_at, summary FROM datasets").fetchall()
-    conn.executescript(f"DROP TABLE datasets; DROP TABLE file_digests; {V1_DATASETS};")
+    conn.executescript(f"DROP TABLE datasets; DROP TABLE file_digests; {V1_DATASETS}; DROP TABLE comparison_cells; "
+                       f"DROP TABLE comparison_metrics; {V1_COMPARISONS};")
     conn.executemany("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(*row, legacy[row[0]]) for row in rows])
     conn.execute("PRAGMA user_version = 1")
     conn.commit()

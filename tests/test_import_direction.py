@@ -8,7 +8,7 @@ The layers, lowest first (docs/DEVELOPING.md draws the same diagram):
     1.2  graph     the article-entity graph (reads data's News, embeds entity names with text)
     2    model     catalogue, network, recommender, calibration
     3.0  eval      metrics, slices, evaluation of a model, comparison tables
-    3.1  train     trainer, run folders, training grids (early stopping reads eval's metrics)
+    3.1  train     trainer, run folders, incremental updates (early stopping reads eval's metrics)
     3.2  diagnostics
     4    serve     the recommender service
     5    app       application layer, plots, tables

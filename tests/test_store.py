@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -10,6 +11,7 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from recengine.cli import main
@@ -557,9 +559,15 @@ def test_run_validation(store: Store) -> None:
         store.register_run("r", dataset="d", path="p", mode="partial", parent=None, config={})
     with pytest.raises(InputError, match="JSON"):
         store.register_run("r", dataset="d", path="p", mode="full", parent=None, config={"f": object()})
-    with pytest.raises(InputError, match="slices"):
+    with pytest.raises(InputError, match="slice name"):
         store.register_run("r", dataset="d", path="p", mode="full", parent=None, config={},
-                           metrics={"model": {}, "random": {}, "slices": {"weekend": {}}})
+                           metrics={"model": {}, "random": {}, "slices": {"week end": {}}})
+    with pytest.raises(InputError, match="cannot be named 'all'"):
+        store.register_run("r", dataset="d", path="p", mode="full", parent=None, config={},
+                           metrics={"model": {}, "random": {}, "slices": {"all": {}}})
+    with pytest.raises(InputError, match="finite"):
+        store.register_run("r", dataset="d", path="p", mode="full", parent=None, config={},
+                           metrics={"model": {"auc": float("inf")}, "random": {}})
     with pytest.raises(InputError, match="number"):
         store.register_run("r", dataset="d", path="p", mode="full", parent=None, config={},
                            metrics={"model": {"auc": "high"}, "random": {}})
@@ -571,18 +579,25 @@ def test_run_validation(store: Store) -> None:
 # --------------------------------------------------------------------------- comparisons and settings
 
 
+def evaluation(auc: float, **slices: float) -> dict:
+    """An evaluation dict as runs and grid cells have it: model overall and per slice, random and oracle."""
+    return {"model": metrics_block(auc), "random": metrics_block(0.5), "oracle": metrics_block(0.9),
+            "slices": {name: metrics_block(value) for name, value in slices.items()}}
+
+
+def cell(fusion: str, temperature: float, **optional) -> dict:
+    return {"fusion": fusion, "temperature": temperature, "loss": "bce", "seed": 1, **optional}
+
+
 def test_comparison_round_trip(store: Store) -> None:
     grid = {"fusion": ["concat", "attention"], "temperature": [0.1, 0.5], "seeds": [1]}
     cid = store.start_comparison("toy", grid)
     other = store.start_comparison("other", {})
-    base = {"loss": "bce", "seed": 1, "mrr": 0.3, "ndcg@5": 0.31, "ndcg10": 0.4}
-    store.add_comparison_result(cid, {**base, "fusion": "concat", "temperature": 0.1, "auc": 0.61})
-    store.add_comparison_result(
-        cid, {**base, "fusion": "attention", "temperature": 0.5, "auc": 0.64, "random_auc": 0.5, "oracle_auc": 0.8,
-              "run_id": "r7", "epochs": 3}
-    )
-    # The same grid point again replaces the earlier result.
-    store.add_comparison_result(cid, {**base, "fusion": "concat", "temperature": 0.1, "auc": 0.62})
+    store.add_comparison_cell(cid, 1, cell("concat", 0.1), evaluation(0.61, warm=0.7))
+    store.add_comparison_cell(cid, 2, cell("attention", 0.5, run_id="r7", best_epoch=3, seconds=1.5),
+                              evaluation(0.64, warm=0.72, new_articles=0.6))
+    # The same cell again replaces the earlier one, values included (its slice is gone).
+    store.add_comparison_cell(cid, 1, cell("concat", 0.1), evaluation(0.62))
 
     listed = store.comparisons("toy")
     assert [(c["id"], c["status"], c["grid"], c["results"]) for c in listed] == [(cid, "running", grid, 2)]
@@ -590,22 +605,133 @@ def test_comparison_round_trip(store: Store) -> None:
     assert store.comparisons("toy")[0]["status"] == "complete"
     assert [c["id"] for c in store.comparisons()] == [other, cid]
 
-    results = store.comparison_results(cid)
-    assert results["fusion"].tolist() == ["concat", "attention"]
-    assert results["auc"].tolist() == [0.62, 0.64]
-    assert results.loc[1, "run_id"] == "r7"
-    assert results.loc[1, "oracle_auc"] == 0.8
-    assert results["extra"].tolist() == [{}, {"epochs": 3}]
-    assert results["random_auc"].isna().tolist() == [True, False]
-    assert results["ndcg5"].tolist() == [0.31, 0.31]
-    assert results["run_id"].isna().tolist() == [True, False]
+    cells = store.comparison_cells(cid)
+    assert cells.columns.tolist() == ["cell", "fusion", "temperature", "loss", "seed", "run_id", "best_epoch",
+                                      "seconds"]
+    assert cells["fusion"].tolist() == ["concat", "attention"]
+    assert cells["run_id"].isna().tolist() == [True, False]
+    assert cells.iloc[1][["run_id", "best_epoch", "seconds"]].tolist() == ["r7", 3, 1.5]
 
-    with pytest.raises(InputError, match="lacks"):
-        store.add_comparison_result(cid, {"fusion": "gate"})
-    with pytest.raises(InputError, match="unknown comparison"):
-        store.add_comparison_result(999, {**base, "fusion": "gate", "temperature": 0.1, "auc": 0.6})
+    values = store.comparison_metrics(cid)
+    assert values.columns.tolist() == ["cell", "scorer", "slice", "metric", "value"]
+    by_key = {(r.cell, r.scorer, r.slice, r.metric): r.value for r in values.itertuples()}
+    assert len(by_key) == len(values) == 3 * 6 + 5 * 6  # cell 1: model, random, oracle; cell 2: and two slices
+    assert by_key[(1, "model", "all", "auc")] == 0.62
+    assert by_key[(2, "model", "new_articles", "ndcg@5")] == pytest.approx(0.6 / 3)
+    assert by_key[(2, "oracle", "all", "auc")] == 0.9
+    assert not [key for key in by_key if key[0] == 1 and key[2] == "warm"]
+    assert store.comparison_metrics(other).empty and store.comparison_cells(other).empty
     with pytest.raises(InputError, match="unknown comparison"):
         store.finish_comparison(999)
+
+
+def test_comparison_values_keep_any_metric_and_slice_name_and_nan_as_null(store: Store) -> None:
+    cid = store.start_comparison("toy", {})
+    metrics = evaluation(0.6, weekend=0.55)
+    metrics["model"]["recall@20"] = 0.4  # a metric and a slice the store has never heard of
+    metrics["model"]["mrr"] = float("nan")  # undefined here: stored as NULL
+    store.add_comparison_cell(cid, 0, cell("gate", 0.2), metrics)
+    values = store.comparison_metrics(cid).set_index(["scorer", "slice", "metric"])["value"]
+    assert values[("model", "all", "recall@20")] == 0.4
+    assert values[("model", "weekend", "auc")] == 0.55
+    assert np.isnan(values[("model", "all", "mrr")])
+    (stored,) = store.db.execute("SELECT value FROM comparison_metrics WHERE metric = 'mrr' AND slice = 'all' "
+                                 "AND scorer = 'model'").fetchone()
+    assert stored is None
+
+
+@pytest.mark.parametrize("comparison, number, settings, metrics, message", [
+    (None, 1, {"fusion": "gate"}, evaluation(0.6), "lacks temperature, loss, seed"),
+    (None, 1, cell("gate", 0.1, epochs=3), evaluation(0.6), "unknown comparison cell settings epochs"),
+    (None, 1, cell("two words", 0.1), evaluation(0.6), "fusion"),
+    (None, 1, cell("gate", float("nan")), evaluation(0.6), "temperature must be a number"),
+    (None, 1, {**cell("gate", 0.1), "seed": -1}, evaluation(0.6), "seed must be a whole number"),
+    (None, 1.5, cell("gate", 0.1), evaluation(0.6), "cell number"),
+    (None, 1, cell("gate", 0.1), {**evaluation(0.6), "slices": {"new articles": {}}}, "slice name"),
+    (None, 1, cell("gate", 0.1), {**evaluation(0.6), "random": {"auc": float("-inf")}}, "finite"),
+    (None, 1, cell("gate", 0.1), {**evaluation(0.6), "model": {"": 0.6}}, "metric name"),
+    (999, 1, cell("gate", 0.1), evaluation(0.6), "unknown comparison 999"),
+])
+def test_bad_comparison_cells_are_refused_and_write_nothing(
+    store: Store, comparison: int | None, number: object, settings: dict, metrics: dict, message: str
+) -> None:
+    cid = store.start_comparison("toy", {}) if comparison is None else comparison
+    with pytest.raises(InputError, match=message):
+        store.add_comparison_cell(cid, number, settings, metrics)
+    assert store.comparison_cells(cid).empty and store.comparison_metrics(cid).empty
+
+
+# The comparison table of schema version 2: one wide row per cell, the rest of its values in JSON.
+V2_COMPARISON_RESULTS = """
+CREATE TABLE comparison_results (
+    id INTEGER PRIMARY KEY,
+    comparison_id INTEGER NOT NULL,
+    fusion TEXT NOT NULL,
+    temperature REAL NOT NULL,
+    loss TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    run_id TEXT,
+    auc REAL,
+    mrr REAL,
+    ndcg5 REAL,
+    ndcg10 REAL,
+    random_auc REAL,
+    oracle_auc REAL,
+    extra TEXT NOT NULL,
+    UNIQUE (comparison_id, fusion, temperature, loss, seed)
+);
+"""
+
+
+def make_v2_store(path: Path) -> None:
+    """A store as schema version 2 wrote it: two comparisons, wide rows (one with no oracle, an empty slice)."""
+    with Store(path) as store:
+        store.datasets()  # creates the file in the current schema; its comparison tables are replaced below
+    conn = sqlite3.connect(path)
+    conn.executescript(f"DROP TABLE comparison_cells; DROP TABLE comparison_metrics; {V2_COMPARISON_RESULTS}")
+    conn.executemany("INSERT INTO comparisons (id, dataset, created_at, grid, status) VALUES (?, 'toy', "
+                     "'2026-01-01T00:00:00', '{}', 'complete')", [(1,), (2,)])
+    extra = {"warm_auc": 0.66, "new_articles_auc": None, "cold_users_auc": 0.58, "best_epoch": 2, "seconds": 3.5}
+    conn.executemany(
+        "INSERT INTO comparison_results (id, comparison_id, fusion, temperature, loss, seed, run_id, auc, mrr, "
+        "ndcg5, ndcg10, random_auc, oracle_auc, extra) VALUES (?, ?, ?, ?, 'listwise', 0, ?, ?, 0.3, 0.31, 0.4, "
+        "0.5, ?, ?)",
+        [(10, 2, "gate", 0.1, "r-gate", 0.61, 0.8, json.dumps(extra)),
+         (11, 1, "concat", 0.5, None, 0.6, None, "{}"),
+         (12, 2, "attention", 0.1, "r-att", 0.64, 0.8, json.dumps({**extra, "warm_auc": 0.7}))],
+    )
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+
+
+def test_a_version_2_store_keeps_its_comparisons_in_the_long_layout(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    make_v2_store(path)
+    with Store(path) as store:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert "comparison_results" not in store.db.table_names()
+        assert [(c["id"], c["results"]) for c in store.comparisons()] == [(2, 2), (1, 1)]
+        cells = store.comparison_cells(2)
+        assert cells[["cell", "fusion", "run_id", "best_epoch", "seconds"]].values.tolist() == [
+            [1, "gate", "r-gate", 2, 3.5], [2, "attention", "r-att", 2, 3.5]
+        ]
+        values = store.comparison_metrics(2)
+        by_key = {(r.cell, r.scorer, r.slice, r.metric): r.value for r in values.itertuples()}
+        assert by_key == {
+            **{(c, "model", "all", m): v for c in (1, 2) for m, v in (("mrr", 0.3), ("ndcg@5", 0.31),
+                                                                      ("ndcg@10", 0.4))},
+            (1, "model", "all", "auc"): 0.61, (2, "model", "all", "auc"): 0.64,
+            **{(c, scorer, "all", "auc"): v for c in (1, 2) for scorer, v in (("random", 0.5), ("oracle", 0.8))},
+            (1, "model", "warm", "auc"): 0.66, (2, "model", "warm", "auc"): 0.7,
+            **{(c, "model", "cold_users", "auc"): 0.58 for c in (1, 2)},
+        }
+        # No oracle and no extra: only the model's and random's values, and no best epoch.
+        assert store.comparison_cells(1)[["cell", "fusion", "best_epoch"]].values.tolist() == [[1, "concat", None]]
+        assert set(store.comparison_metrics(1)["scorer"]) == {"model", "random"}
+        # The upgraded store takes new cells.
+        store.add_comparison_cell(1, 2, cell("gate", 0.5), evaluation(0.63))
+        assert store.comparison_cells(1)["cell"].tolist() == [1, 2]
 
 
 def test_settings_round_trip(store: Store) -> None:

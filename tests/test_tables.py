@@ -7,13 +7,16 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from recengine.app.runs import ACTIVE_RUN, delete_run, register_run
 from recengine.data.store import Store
 from recengine.errors import InputError
+from recengine.eval.compare import GRID_KEYS, RESULT_COLUMNS, result_row
 from recengine.tables import (
     compare_runs,
+    comparison_headline,
     interest_overlap,
     metric_summary,
     read_zero_shot,
@@ -68,15 +71,28 @@ def test_compare_runs_lists_only_the_settings_that_differ(workspace, store, tiny
     assert settings.empty
 
 
-def test_stored_comparison_has_the_grid_layout(store):
+def test_stored_comparison_pivots_the_long_values_to_the_grid_layout(store):
     comparison = store.start_comparison("tiny", {"fusions": ["gate"]})
-    row = {"fusion": "gate", "temperature": 0.1, "loss": "listwise", "seed": 0, "auc": 0.6, "mrr": 0.2,
-           "ndcg@5": 0.2, "ndcg@10": 0.3, "warm_auc": 0.61, "new_articles_auc": None, "cold_users_auc": 0.5,
-           "random_auc": 0.5, "oracle_auc": 0.8, "best_epoch": 1, "seconds": 2.0}
-    store.add_comparison_result(comparison, row)
+    settings = {"fusion": "gate", "temperature": 0.1, "loss": "listwise", "seed": 0}
+    evaluation = {**METRICS, "slices": {"warm": {"auc": 0.61, "mrr": 0.2}, "cold_users": {"auc": float("nan")}},
+                  "baselines": {"warm": {"random": {"auc": 0.49}, "oracle": {"auc": 0.93}}}}
+    store.add_comparison_cell(comparison, 1, {**settings, "best_epoch": 1, "seconds": 2.0, "run_id": "r1"}, evaluation)
+    store.add_comparison_cell(comparison, 2, {**settings, "seed": 1}, {**METRICS, "oracle": None})
     frame = stored_comparison(store, comparison)
-    assert frame.iloc[0][["ndcg@5", "warm_auc", "best_epoch"]].tolist() == [0.2, 0.61, 1]
+    # Every metric of the registry, each slice's AUC, random and oracle AUC: the columns of a grid row.
+    assert frame.columns.tolist() == [*GRID_KEYS, *RESULT_COLUMNS, "best_epoch", "seconds", "run_id"]
+    first, second = frame.to_dict("records")
+    assert {key: first[key] for key in ("auc", "ndcg@5", "warm_auc", "random_auc", "oracle_auc", "run_id")} == {
+        "auc": 0.7, "ndcg@5": 0.3, "warm_auc": 0.61, "random_auc": 0.5, "oracle_auc": 0.9, "run_id": "r1"}
+    assert pd.isna(first["cold_users_auc"]) and pd.isna(first["new_articles_auc"])  # NaN stored, slice absent
+    assert (second["seed"], second["auc"]) == (1, 0.7) and pd.isna(second["oracle_auc"]) and pd.isna(second["run_id"])
     assert frame.attrs["comparison_id"] == comparison
+    # The same row as the grid reported: result_row over the evaluation it was stored from.
+    expected = result_row(settings, evaluation)
+    assert {key: first[key] for key in expected if pd.notna(first[key])} == {
+        key: value for key, value in expected.items() if pd.notna(value)}
+    assert comparison_headline(frame) == {"best_auc": 0.7, "random_auc": 0.5, "oracle_auc": 0.9}
+    assert stored_comparison(store, store.start_comparison("tiny", {})).empty
 
 
 def test_zero_shot_results(tmp_path: Path):

@@ -247,14 +247,15 @@ def _grid_cell(
     workspace: Workspace, store: Store, dataset: str, comparison_id: int, index: int, cells: int, settings: dict,
     config: RunConfig, progress: Progress | None,
 ) -> dict:
-    """Train one cell as a registered run and record its row in the comparison."""
+    """Train one cell as a registered run, record it in the comparison (its whole evaluation, long) and return its
+    row (settings, metrics, slice AUCs, random and oracle AUC, best epoch, seconds, run id)."""
     started = time.perf_counter()
     trained = runs.train(workspace, store, dataset, config, label=f"grid{comparison_id}-{index}",
                          progress=_reporter(progress, index, cells, _cell_label(settings), settings))
-    row = _plain({**result_row(settings, trained["metrics"]), "best_epoch": trained["result"].best_epoch,
-                  "seconds": round(time.perf_counter() - started, 2), "run_id": trained["run_id"]})
-    store.add_comparison_result(comparison_id, row)
-    return row
+    run = {"best_epoch": trained["result"].best_epoch, "seconds": round(time.perf_counter() - started, 2),
+           "run_id": trained["run_id"]}
+    store.add_comparison_cell(comparison_id, index, {**settings, **run}, trained["metrics"])
+    return _plain({**result_row(settings, trained["metrics"]), **run})
 
 
 def grid_summary(rows: Sequence[Mapping]) -> list[dict]:

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from recengine import atomic
 from recengine.app import datasets
 from recengine.config import RunConfig
 from recengine.data.imports import import_roots
 from recengine.data.store import Store
 from recengine.errors import InputError
-from recengine.outputs import check_output_folder
+from recengine.eval.metrics import rank_lines
+from recengine.outputs import check_output_file, check_output_folder, write_fault
 from recengine.train import distributed
 from recengine.train.api import evaluate_run, predict_run, train_run
 from recengine.train.incremental import update_run
@@ -157,13 +159,24 @@ def _record(store: Store, run_id: str) -> dict:
 def find_run(store: Store, run: str | Path, *, dataset: str | Path | None = None) -> dict:
     """The store record of a run given by id or by folder (registered first when the folder is new; ``dataset``
     names its dataset, a store name or folder, when the folder it records has moved)."""
-    if isinstance(run, str) and store.run(run) is not None:
-        return store.run(run)
     folder = Path(run)
-    if folder.is_dir():
+    if folder.is_dir():  # a folder wins over a run id of the same name: it is what the user pointed at
         name = datasets.resolve(store, dataset)["name"] if dataset is not None else None
         return register_run(store, folder, dataset=name)
+    if store.run(str(run)) is not None:
+        return store.run(str(run))
     raise InputError(f"unknown run {str(run)!r}: neither a stored run id nor a run folder")
+
+
+def run_path(store: Store, run: str | Path) -> Path:
+    """The folder of a run given by folder or by stored run id (nothing is recorded)."""
+    folder = Path(run)
+    if folder.is_dir():
+        return folder
+    record = store.run(str(run)) if store.path.exists() else None  # a lookup must not create a store
+    if record is not None:
+        return Path(record["path"])
+    raise InputError(f"no such run folder, nor a run id in {store.path}", path=folder)
 
 
 def activate_run(store: Store, run_id: str) -> dict:
@@ -292,14 +305,23 @@ def _better(child: dict | None, parent: dict | None) -> bool | None:
 
 
 def evaluate(store: Store, run: str | Path, *, data: str | Path | None = None, split: str = "dev",
-             allow_dataset_change: bool = False) -> dict:
-    """Evaluate a run (id or folder) on a split of its dataset, or of ``data``: model, random, oracle, slices."""
-    record = find_run(store, run)
-    return evaluate_run(record["path"], data, split=split, allow_dataset_change=allow_dataset_change)
+             **options) -> dict:
+    """Evaluate a run (folder or stored id) on a split of its dataset, or of ``data``: model, random, oracle, slices
+    (``options``: cache, seed, allow_dataset_change; see :func:`recengine.train.api.evaluate_run`)."""
+    return evaluate_run(run_path(store, run), data, split=split, **options)
 
 
-def predict(store: Store, run: str | Path, *, data: str | Path | None = None, split: str = "test",
-            allow_dataset_change: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scores of every candidate of a split (see :func:`recengine.train.api.predict_run`)."""
-    record = find_run(store, run)
-    return predict_run(record["path"], data, split=split, allow_dataset_change=allow_dataset_change)
+def predict(store: Store, run: str | Path, out: str | Path, *, data: str | Path | None = None, split: str = "test",
+            **options) -> dict:
+    """Write the leaderboard file of a split (MIND's ``prediction.txt`` format: each impression's candidate ranks)
+    to ``out``; returns counts. ``options``: cache, allow_dataset_change (see :func:`predict_run`)."""
+    folder = run_path(store, run)
+    recorded = (read_run_files(folder)[1].get("dataset") or {}).get("root")
+    check_output_file(out, inputs=[("dataset", data or recorded), ("run", folder)])
+    impressions, scores, ptr = predict_run(folder, data, split=split, **options)
+    try:
+        atomic.write_text(out, "".join(line + "\n" for line in rank_lines(impressions, scores, ptr)))
+    except OSError as exc:  # the disk filled up or the folder changed since the check
+        raise write_fault(exc, out) from None
+    return {"out": str(out), "impressions": int(len(impressions)),
+            "candidates": int(len(scores)), "unknown_articles": int(np.isneginf(scores).sum())}

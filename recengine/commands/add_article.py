@@ -17,7 +17,7 @@ TITLE_WIDTH = 70
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("add-article", help="add an article and score it zero-shot", description=__doc__)
-    parser.add_argument("--run", type=Path, required=True, help="run folder")
+    parser.add_argument("--run", type=Path, required=True, help="run folder or stored run id")
     parser.add_argument("--title", required=True, help="the article's title")
     parser.add_argument("--abstract", default="", help="the article's abstract")
     parser.add_argument("--category", default="", help="category, e.g. sports")
@@ -38,12 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recengine.data.mind import load_dataset
+    from recengine.app import serving
     from recengine.data.store import Store
     from recengine.serve.checks import check_article
-    from recengine.serve.service import RecommenderService
     from recengine.textsafe import printable
-    from recengine.train.runs import load_run
 
     entities = [e.strip() for e in args.entities.split(",") if e.strip()]
     fields = dict(
@@ -53,10 +51,8 @@ def run(args: argparse.Namespace) -> int:
     check_article(**fields)  # before the run loads: a bad article fails fast and writes nothing
     print(f"loading run {args.run} ...", file=sys.stderr)
     store = Store(args.store) if args.store is not None else Store.default()
-    store.check()  # a damaged or unopenable store fails before the run loads
-    data = load_dataset(args.data) if args.data is not None else None
-    loaded = load_run(args.run, dataset=data, cache=args.cache, allow_dataset_change=args.allow_dataset_change)
-    service = RecommenderService(loaded, store, cache=args.cache)
+    service = serving.open_service(store, args.run, data=args.data, allow_dataset_change=args.allow_dataset_change,
+                                   cache=args.cache)
     result = service.add_article(**fields, top_users=args.top_users, sample_users=args.sample_users)
     if args.json:
         print(json.dumps(result, indent=2))

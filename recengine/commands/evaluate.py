@@ -21,9 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recengine.train.api import evaluate_run
+    from recengine.app import open_workspace, runs
 
-    result = evaluate_run(args.run, args.data, split=args.split, cache=args.cache, seed=args.seed,
-                          allow_dataset_change=args.allow_dataset_change)
+    _, store = open_workspace()
+    with store:
+        result = runs.evaluate(store, args.run, data=args.data, split=args.split, cache=args.cache, seed=args.seed,
+                               allow_dataset_change=args.allow_dataset_change)
     print(json.dumps(result, indent=2))
     return 0

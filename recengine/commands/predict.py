@@ -28,21 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recengine import atomic
-    from recengine.eval.metrics import rank_lines
-    from recengine.outputs import check_output_file, write_fault
-    from recengine.train.api import predict_run
-    from recengine.train.runs import read_run_files
+    from recengine.app import open_workspace, runs
 
-    recorded = (read_run_files(args.run)[1].get("dataset") or {}).get("root")
-    check_output_file(args.out, inputs=[("dataset", args.data or recorded), ("run", args.run)])
-    impressions, scores, ptr = predict_run(args.run, args.data, split=args.split, cache=args.cache,
-                                           allow_dataset_change=args.allow_dataset_change)
-    try:
-        atomic.write_text(args.out, "".join(line + "\n" for line in rank_lines(impressions, scores, ptr)))
-    except OSError as exc:  # the disk filled up or the folder changed since the check
-        raise write_fault(exc, args.out) from None
-    print(json.dumps({"out": str(args.out), "impressions": int(len(impressions)), "candidates": int(len(scores)),
-                      "unknown_articles": int((scores == float("-inf")).sum())}, indent=2))
+    _, store = open_workspace()
+    with store:
+        written = runs.predict(store, args.run, args.out, data=args.data, split=args.split, cache=args.cache,
+                               allow_dataset_change=args.allow_dataset_change)
+    print(json.dumps(written, indent=2))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

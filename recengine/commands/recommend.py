@@ -17,7 +17,7 @@ TITLE_WIDTH = 70
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("recommend", help="recommend articles to a user", description=__doc__)
-    parser.add_argument("--run", type=Path, required=True, help="run folder")
+    parser.add_argument("--run", type=Path, required=True, help="run folder or stored run id")
     parser.add_argument("--user", required=True, help="user id (an unknown id is a new, cold user)")
     parser.add_argument("-k", type=int, default=10, help="how many articles (1-1000, default: 10)")
     parser.add_argument("--candidates", type=int, default=200,
@@ -35,21 +35,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recengine.data.mind import load_dataset
+    from recengine.app import serving
     from recengine.data.store import Store
     from recengine.serve.checks import check_request
-    from recengine.serve.service import RecommenderService
     from recengine.textsafe import printable
-    from recengine.train.runs import load_run
 
     # Checked before the run loads: a bad request fails fast and writes nothing.
     check_request(args.user, args.k, args.candidates)
     print(f"loading run {args.run} ...", file=sys.stderr)
     store = Store(args.store) if args.store is not None else Store.default()
-    store.check()  # a damaged or unopenable store fails before the run loads
-    data = load_dataset(args.data) if args.data is not None else None
-    loaded = load_run(args.run, dataset=data, cache=args.cache, allow_dataset_change=args.allow_dataset_change)
-    service = RecommenderService(loaded, store, cache=args.cache)
+    service = serving.open_service(store, args.run, data=args.data, allow_dataset_change=args.allow_dataset_change,
+                                   cache=args.cache)
     items = service.recommend(args.user, args.k, candidates=args.candidates, interest_text=args.interest)
     if args.json:
         print(json.dumps(items, indent=2))

@@ -47,7 +47,7 @@ from recengine.data.mind import NEWS_COLUMNS, MindDataset, parse_entities
 from recengine.errors import InputError, RecengineError
 from recengine.workspace import Workspace
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TIMEOUT_ENV = "RECENGINE_STORE_TIMEOUT"
 DEFAULT_TIMEOUT_S = 60.0
 BATCH_ROWS = 50_000
@@ -56,12 +56,13 @@ WAL_SIZE_LIMIT = 64 << 20
 DATASET_SOURCES = ("generated", "imported")
 ARTICLE_SOURCES = ("mind", "added")
 RUN_MODES = ("full", "incremental")
+# Metric values are stored long, (scorer, slice, metric, value), for runs and comparison cells alike. The store
+# checks their shape (names are tokens, values finite numbers or NULL) but not the names themselves: those are
+# declared once, in recengine.eval (metrics.METRIC_UNITS, evaluate.SLICE_UNITS).
 SCORERS = ("model", "random", "oracle")
-SLICES = ("warm", "new_articles", "cold_users")
-COMPARISON_KEYS = ("fusion", "temperature", "loss", "seed", "auc", "mrr", "ndcg5", "ndcg10")
-COMPARISON_OPTIONAL = ("run_id", "random_auc", "oracle_auc")
-# The evaluation JSON spells these with '@'; comparison rows use plain column names.
-COMPARISON_ALIASES = {"ndcg@5": "ndcg5", "ndcg@10": "ndcg10"}
+ALL_SLICE = "all"  # the slice of a scorer's overall values
+CELL_SETTINGS = ("fusion", "temperature", "loss", "seed")
+CELL_OPTIONAL = ("run_id", "best_epoch", "seconds")
 
 _SCHEMA = """
 CREATE TABLE datasets (
@@ -152,23 +153,27 @@ CREATE TABLE comparisons (
     grid TEXT NOT NULL,
     status TEXT NOT NULL
 );
-CREATE TABLE comparison_results (
-    id INTEGER PRIMARY KEY,
+CREATE TABLE comparison_cells (
     comparison_id INTEGER NOT NULL,
+    cell INTEGER NOT NULL,
     fusion TEXT NOT NULL,
     temperature REAL NOT NULL,
     loss TEXT NOT NULL,
     seed INTEGER NOT NULL,
     run_id TEXT,
-    auc REAL,
-    mrr REAL,
-    ndcg5 REAL,
-    ndcg10 REAL,
-    random_auc REAL,
-    oracle_auc REAL,
-    extra TEXT NOT NULL,
-    UNIQUE (comparison_id, fusion, temperature, loss, seed)
-);
+    best_epoch INTEGER,
+    seconds REAL,
+    PRIMARY KEY (comparison_id, cell)
+) WITHOUT ROWID;
+CREATE TABLE comparison_metrics (
+    comparison_id INTEGER NOT NULL,
+    cell INTEGER NOT NULL,
+    scorer TEXT NOT NULL,
+    slice TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (comparison_id, cell, scorer, slice, metric)
+) WITHOUT ROWID;
 CREATE TABLE settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -177,6 +182,9 @@ CREATE TABLE settings (
 # Schema version 1 keyed datasets by name only, with a digest of the rows it imported (and of the folder's path).
 # Its datasets keep that digest as legacy_digest and get a content fingerprint when their folder proves to hold
 # the same rows (Store._adopt_legacy).
+# Schema version 2 kept a comparison cell as one wide row (auc, mrr, ndcg5, ndcg10, random_auc, oracle_auc and a JSON
+# 'extra' with the slice AUCs, best epoch and seconds); version 3 keeps the cell's settings in comparison_cells and
+# its values long in comparison_metrics, as run_metrics does, numbering the cells of a comparison in their order.
 _MIGRATIONS = {
     1: """
 CREATE TABLE datasets_v2 (
@@ -203,6 +211,48 @@ CREATE TABLE file_digests (
     digest TEXT NOT NULL
 );
 """,
+    2: """
+CREATE TABLE comparison_cells (
+    comparison_id INTEGER NOT NULL,
+    cell INTEGER NOT NULL,
+    fusion TEXT NOT NULL,
+    temperature REAL NOT NULL,
+    loss TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    run_id TEXT,
+    best_epoch INTEGER,
+    seconds REAL,
+    PRIMARY KEY (comparison_id, cell)
+) WITHOUT ROWID;
+CREATE TABLE comparison_metrics (
+    comparison_id INTEGER NOT NULL,
+    cell INTEGER NOT NULL,
+    scorer TEXT NOT NULL,
+    slice TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (comparison_id, cell, scorer, slice, metric)
+) WITHOUT ROWID;
+CREATE TEMP TABLE old_cells AS
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY comparison_id ORDER BY id) AS cell FROM comparison_results;
+INSERT INTO comparison_cells (comparison_id, cell, fusion, temperature, loss, seed, run_id, best_epoch, seconds)
+    SELECT comparison_id, cell, fusion, temperature, loss, seed, run_id,
+        json_extract(extra, '$.best_epoch'), json_extract(extra, '$.seconds') FROM old_cells;
+INSERT INTO comparison_metrics (comparison_id, cell, scorer, slice, metric, value)
+    SELECT comparison_id, cell, 'model', 'all', 'auc', auc FROM old_cells
+    UNION ALL SELECT comparison_id, cell, 'model', 'all', 'mrr', mrr FROM old_cells
+    UNION ALL SELECT comparison_id, cell, 'model', 'all', 'ndcg@5', ndcg5 FROM old_cells
+    UNION ALL SELECT comparison_id, cell, 'model', 'all', 'ndcg@10', ndcg10 FROM old_cells
+    UNION ALL SELECT comparison_id, cell, 'random', 'all', 'auc', random_auc FROM old_cells
+        WHERE random_auc IS NOT NULL
+    UNION ALL SELECT comparison_id, cell, 'oracle', 'all', 'auc', oracle_auc FROM old_cells
+        WHERE oracle_auc IS NOT NULL
+    UNION ALL SELECT o.comparison_id, o.cell, 'model', substr(j.key, 1, length(j.key) - 4), 'auc', j.value
+        FROM old_cells o, json_each(o.extra) j
+        WHERE j.key LIKE '%!_auc' ESCAPE '!' AND j.type IN ('integer', 'real');
+DROP TABLE old_cells;
+DROP TABLE comparison_results;
+""",
 }
 TABLES = (
     "datasets",
@@ -214,7 +264,8 @@ TABLES = (
     "runs",
     "run_metrics",
     "comparisons",
-    "comparison_results",
+    "comparison_cells",
+    "comparison_metrics",
     "settings",
 )
 _DATASET_TABLES = ("articles", "users", "histories", "clicks")
@@ -276,13 +327,22 @@ def _check_limit(limit: Any) -> int:
 
 
 def _number(value: Any, what: str) -> float | None:
-    """A metric value for a REAL column; None and NaN become NULL."""
+    """A value for a REAL column: a finite number; None and NaN (a metric undefined here) become NULL."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InputError(f"{what} must be a number, got {value!r}")
     value = float(value)
+    if math.isinf(value):
+        raise InputError(f"{what} must be a finite number, got {value!r}")
     return None if math.isnan(value) else value
+
+
+def _whole(value: Any, what: str) -> int:
+    """A whole number >= 0 (numpy integers included)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise InputError(f"{what} must be a whole number >= 0, got {value!r}")
+    return int(value)
 
 
 def _insert_frame(
@@ -1201,45 +1261,26 @@ class Store:
             )
             return int(cursor.lastrowid)
 
-    def add_comparison_result(self, comparison_id: int, row: dict) -> None:
-        """Store one grid point's result (replacing an earlier result for the same point).
-
-        Required keys: fusion, temperature, loss, seed, auc, mrr, ndcg5, ndcg10 (``ndcg@5`` and ``ndcg@10``
-        accepted); optional run_id, random_auc, oracle_auc; any other key is kept in ``extra``.
-        """
-        row = {COMPARISON_ALIASES.get(key, key): value for key, value in row.items()}
-        missing = [key for key in COMPARISON_KEYS if key not in row]
-        if missing:
-            raise InputError(f"comparison result lacks {', '.join(missing)}")
-        for key in ("fusion", "loss"):
-            if not isinstance(row[key], str) or not row[key]:
-                raise InputError(f"comparison result {key} must be a non-empty string, got {row[key]!r}")
-        temperature = _number(row["temperature"], "temperature")
-        if temperature is None:
-            raise InputError("comparison result temperature must be a number")
-        seed = row["seed"]
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise InputError(f"comparison result seed must be a whole number, got {seed!r}")
-        run_id = row.get("run_id")
-        if run_id is not None:
-            _check_id(run_id, "run id")
-        scores = [_number(row.get(key), key) for key in ("auc", "mrr", "ndcg5", "ndcg10", "random_auc", "oracle_auc")]
-        known = {*COMPARISON_KEYS, *COMPARISON_OPTIONAL}
-        extra = _to_json({key: value for key, value in row.items() if key not in known}, "comparison extra")
+    def add_comparison_cell(self, comparison_id: int, cell: int, settings: dict, metrics: dict) -> None:
+        """Store one grid cell (replacing an earlier one with the same number): its ``settings`` (fusion,
+        temperature, loss, seed; optionally run_id, best_epoch, seconds) and its evaluation ``metrics``, in the
+        layout :meth:`set_run_metrics` takes, as long rows (:meth:`comparison_metrics`)."""
+        cell = _whole(cell, "comparison cell number")
+        values = _cell_settings(settings)
+        rows = _metric_rows(metrics)
         with self._transaction() as conn:
             if conn.execute("SELECT 1 FROM comparisons WHERE id = ?", (comparison_id,)).fetchone() is None:
                 raise InputError(f"unknown comparison {comparison_id!r}")
+            conn.execute("DELETE FROM comparison_metrics WHERE comparison_id = ? AND cell = ?", (comparison_id, cell))
             conn.execute(
-                """
-                INSERT INTO comparison_results (comparison_id, fusion, temperature, loss, seed, run_id,
-                    auc, mrr, ndcg5, ndcg10, random_auc, oracle_auc, extra)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (comparison_id, fusion, temperature, loss, seed) DO UPDATE SET
-                    run_id = excluded.run_id, auc = excluded.auc, mrr = excluded.mrr, ndcg5 = excluded.ndcg5,
-                    ndcg10 = excluded.ndcg10, random_auc = excluded.random_auc,
-                    oracle_auc = excluded.oracle_auc, extra = excluded.extra
-                """,
-                (comparison_id, row["fusion"], temperature, row["loss"], int(seed), run_id, *scores, extra),
+                "INSERT OR REPLACE INTO comparison_cells (comparison_id, cell, fusion, temperature, loss, seed, "
+                "run_id, best_epoch, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (comparison_id, cell, *values),
+            )
+            conn.executemany(
+                "INSERT INTO comparison_metrics (comparison_id, cell, scorer, slice, metric, value) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(comparison_id, cell, *row) for row in rows],
             )
 
     def finish_comparison(self, comparison_id: int, status: str = "complete") -> None:
@@ -1255,7 +1296,7 @@ class Store:
         """Comparisons (grid parsed, with their result count), newest first."""
         where, params = ("WHERE c.dataset = ?", [dataset]) if dataset is not None else ("", [])
         rows = self._rows(
-            "SELECT c.*, (SELECT COUNT(*) FROM comparison_results r WHERE r.comparison_id = c.id) AS results "
+            "SELECT c.*, (SELECT COUNT(*) FROM comparison_cells r WHERE r.comparison_id = c.id) AS results "
             f"FROM comparisons c {where} ORDER BY c.id DESC",
             params,
         )
@@ -1263,15 +1304,21 @@ class Store:
             row["grid"] = json.loads(row["grid"])
         return rows
 
-    def comparison_results(self, comparison_id: int) -> pd.DataFrame:
-        """One comparison's results in the order they were added (``extra`` parsed to a dict)."""
-        frame = self._frame(
-            "SELECT fusion, temperature, loss, seed, run_id, auc, mrr, ndcg5, ndcg10, random_auc, oracle_auc, extra "
-            "FROM comparison_results WHERE comparison_id = ? ORDER BY id",
+    def comparison_cells(self, comparison_id: int) -> pd.DataFrame:
+        """One comparison's cells (cell, fusion, temperature, loss, seed, run_id, best_epoch, seconds) in order."""
+        return self._frame(
+            f"SELECT cell, {', '.join((*CELL_SETTINGS, *CELL_OPTIONAL))} FROM comparison_cells "
+            "WHERE comparison_id = ? ORDER BY cell",
             (comparison_id,),
         )
-        frame["extra"] = [json.loads(text) for text in frame["extra"]]
-        return frame
+
+    def comparison_metrics(self, comparison_id: int) -> pd.DataFrame:
+        """One comparison's values, long: (cell, scorer, slice, metric, value), a NULL value as NaN."""
+        return self._frame(
+            "SELECT cell, scorer, slice, metric, value FROM comparison_metrics WHERE comparison_id = ? "
+            "ORDER BY cell, scorer, slice, metric",
+            (comparison_id,),
+        )
 
     # ----------------------------------------------------------------- settings
 
@@ -1320,11 +1367,49 @@ class Store:
 _MODULE_TABLES: set[tuple] = set()  # (store file, inode, ddl) whose module tables this process has created
 
 
+def _cell_settings(settings: Any) -> tuple:
+    """A comparison cell's settings checked, in the order of CELL_SETTINGS then CELL_OPTIONAL (absent ones None)."""
+    if not isinstance(settings, dict):
+        raise InputError("comparison cell settings must be a dict")
+    missing = [key for key in CELL_SETTINGS if key not in settings]
+    if missing:
+        raise InputError(f"comparison cell lacks {', '.join(missing)}")
+    unknown = sorted(map(str, set(settings) - {*CELL_SETTINGS, *CELL_OPTIONAL}))
+    if unknown:
+        raise InputError(f"unknown comparison cell settings {', '.join(unknown)}")
+    temperature = _number(settings["temperature"], "comparison cell temperature")
+    if temperature is None:
+        raise InputError("comparison cell temperature must be a number")
+    run_id, best_epoch = settings.get("run_id"), settings.get("best_epoch")
+    return (
+        _check_id(settings["fusion"], "comparison cell fusion"),
+        temperature,
+        _check_id(settings["loss"], "comparison cell loss"),
+        _whole(settings["seed"], "comparison cell seed"),
+        None if run_id is None else _check_id(run_id, "run id"),
+        None if best_epoch is None else _whole(best_epoch, "comparison cell best_epoch"),
+        _number(settings.get("seconds"), "comparison cell seconds"),
+    )
+
+
+def _slice_names(mapping: Any, what: str) -> dict:
+    """``mapping`` of slice names (tokens other than 'all') to values; its name lists are the evaluation's own."""
+    mapping = mapping or {}
+    if not isinstance(mapping, dict):
+        raise InputError(f"{what} must be a dict of slices")
+    for name in mapping:
+        _check_id(name, f"slice name in {what}")
+        if name == ALL_SLICE:
+            raise InputError(f"{what}: a slice cannot be named {ALL_SLICE!r} (the overall values' name)")
+    return mapping
+
+
 def _metric_rows(metrics: Any) -> list[tuple]:
     """Validate the evaluation JSON and flatten it to (scorer, slice, metric, value) rows.
 
     The model contributes its overall ('all') and per-slice metrics; random and oracle their overall ones,
     and their per-slice ones when the evaluation has ``baselines`` (``{slice: {"random": M, "oracle": M}}``).
+    Any slice and metric name is taken (a token); values must be finite numbers, None or NaN (stored as NULL).
     """
     if not isinstance(metrics, dict):
         raise InputError("metrics must be a dict with model, random, oracle and slices")
@@ -1334,16 +1419,9 @@ def _metric_rows(metrics: Any) -> list[tuple]:
     for key in ("model", "random"):
         if not isinstance(metrics.get(key), dict):
             raise InputError(f"metrics['{key}'] must be a dict of metric values")
-    slices = metrics.get("slices") or {}
-    if not isinstance(slices, dict):
-        raise InputError("metrics['slices'] must be a dict")
-    bad_slices = sorted(set(slices) - set(SLICES))
-    if bad_slices:
-        raise InputError(f"unknown metric slices {', '.join(bad_slices)}; expected {', '.join(SLICES)}")
-    baselines = metrics.get("baselines") or {}
-    if not isinstance(baselines, dict) or sorted(set(baselines) - set(SLICES)):
-        raise InputError(f"metrics['baselines'] must map slices ({', '.join(SLICES)}) to random/oracle metrics")
-    groups = [(scorer, "all", metrics.get(scorer)) for scorer in SCORERS]
+    slices = _slice_names(metrics.get("slices"), "metrics['slices']")
+    baselines = _slice_names(metrics.get("baselines"), "metrics['baselines']")
+    groups = [(scorer, ALL_SLICE, metrics.get(scorer)) for scorer in SCORERS]
     groups += [("model", name, values) for name, values in slices.items()]
     for name, per_scorer in baselines.items():
         if not isinstance(per_scorer, dict) or sorted(set(per_scorer) - {"random", "oracle"}):
@@ -1357,7 +1435,6 @@ def _metric_rows(metrics: Any) -> list[tuple]:
         if not isinstance(values, dict):
             raise InputError(f"metrics for {scorer}/{slice_name} must be a dict")
         for metric, value in values.items():
-            if not isinstance(metric, str) or not metric:
-                raise InputError(f"bad metric name {metric!r} in {scorer}/{slice_name}")
+            _check_id(metric, f"metric name in {scorer}/{slice_name}")
             rows.append((scorer, slice_name, metric, _number(value, f"{scorer}/{slice_name}/{metric}")))
     return rows

@@ -1,5 +1,5 @@
 """Comparison tables: the grid of settings (fusion x temperature x loss x seed), one result row per cell, and
-the summary over seeds. :mod:`recengine.train.grid` trains the cells.
+the summary over seeds. :func:`recengine.app.experiments.compare_grid` trains the cells, each as a run.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from recengine.data.mind import MindDataset, load_dataset
 from recengine.model.calibration import calibrate
 from recengine.outputs import check_output_folder, write_fault
 from recengine.eval.evaluate import evaluate_interactions
+from recengine.errors import InputError
 from recengine.eval.metrics import METRICS
 from recengine.text import TextEmbedder
 from recengine.train.runs import (
@@ -187,3 +188,20 @@ def predict_run(
     scores = np.full(len(rows), -np.inf)
     scores[rows >= 0] = scored.score(inter)
     return behaviors.impression_ids, scores, behaviors.candidate_ptr
+
+
+def train_and_evaluate(
+    prepared: Prepared, config: RunConfig, *, progress: ProgressCallback | None = None
+) -> tuple[TrainResult, dict]:
+    """Train a fresh network on already prepared data and evaluate it on dev (model, random, oracle, slices).
+
+    ``prepared`` is only read (training builds its own network and batches), so one preparation serves
+    every config that shares its embedder, text fields and user encoder.
+    """
+    if prepared.dev is None:
+        raise InputError("evaluation needs a dev split with click labels")
+    trainer = Trainer(prepared, config, progress=progress)
+    result = trainer.fit()
+    model = trainer.evaluation_model()
+    metrics = evaluate_interactions(model, prepared.dev, truth=prepared.truth, seed=config.train.seed)
+    return result, metrics
