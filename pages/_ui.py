@@ -20,6 +20,8 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.pages_manager import PagesManager
 
+from pages._catalog import PAGES
+
 from recengine.app.datasets import ACTIVE_DATASET
 from recengine.app.first_start import Defaults
 from recengine.app.runs import ACTIVE_RUN
@@ -191,17 +193,10 @@ def service(path: str, dataset_name: str) -> RecommenderService:
 
 
 def pages() -> list[StreamlitPage]:
-    """The dashboard's pages; URL paths equal the file names, as in Streamlit's legacy ``pages/`` mode."""
-    return [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),
-        st.Page("pages/data.py", title="Data", icon=":material/database:", url_path="data"),
-        st.Page("pages/train.py", title="Train & load", icon=":material/model_training:", url_path="train"),
-        st.Page("pages/diagnostics.py", title="Diagnostics", icon=":material/monitoring:", url_path="diagnostics"),
-        st.Page("pages/new_articles.py", title="New articles", icon=":material/post_add:", url_path="new_articles"),
-        st.Page("pages/cold_start.py", title="Cold start", icon=":material/person_add:", url_path="cold_start"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
-        st.Page("pages/recommend.py", title="Recommend", icon=":material/recommend:", url_path="recommend"),
-    ]
+    """The dashboard's pages (:data:`pages._catalog.PAGES`); URL paths equal the file names, as in Streamlit's
+    legacy ``pages/`` mode."""
+    return [st.Page(page.file, title=page.title, icon=page.icon, url_path=page.url, default=page.url == "home")
+            for page in PAGES]
 
 
 @contextmanager

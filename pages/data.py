@@ -3,10 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from pages import _ui
+from pages import _jobs, _ui
 from recengine import plots
 from recengine.config import EMBEDDERS
 from recengine.app import datasets as app_datasets
+from recengine.app import estimate
 from recengine.data.imports import IMPORT_ROOTS_ENV, import_roots
 from recengine.data.synthetic import PRESETS
 from recengine.diagnostics import data_statistics
@@ -21,7 +22,8 @@ def statistics(path: str, changed: int) -> tuple[dict, dict]:
 
 
 @st.cache_data(show_spinner="Measuring coverage…", max_entries=8)
-def coverage(path: str, changed: int, embedder_name: str) -> dict:
+def coverage(path: str, changed: int, embedder_name: str, cache_changed: int) -> dict:
+    """Text and graph coverage, keyed on the dataset's stamp and the embedding cache's (an embedding job moves it)."""
     return app_datasets.coverage(_ui.dataset(path), _ui.embedder(embedder_name))
 
 
@@ -119,8 +121,17 @@ with _ui.boundary("reading the dataset"):
     with right:
         embedder_name = st.selectbox("Text coverage for the embedder", EMBEDDERS,
                                      index=EMBEDDERS.index(_ui.default_embedder()))
-        covered = coverage(record["path"], _ui.stamp(record["path"]), embedder_name)
+        covered = coverage(record["path"], _ui.stamp(record["path"]), embedder_name,
+                           _ui.stamp(_ui.workspace().cache / "embeddings"))
         st.plotly_chart(plots.coverage_chart(covered), key="coverage")
+        missing = round((1 - (covered["text_coverage"] or 0)) * covered["articles"])
+        if missing:
+            rate, basis = estimate.embedding_rate(_ui.store(), embedder_name)
+            st.caption(f"{missing:,} articles have no {_ui.literal(embedder_name)} vector yet: about "
+                       f"{_ui.literal(estimate.duration(missing / rate))} to embed them ({_ui.literal(basis)}).")
+            if st.button(f"Embed them with {embedder_name}", icon=":material/text_fields:"):
+                _jobs.start("embed", {"dataset": record["name"], "embedder": embedder_name}, origin="data")
+        _jobs.detail("embed", record["name"], key="embed-job")
         graph = covered["graph"]
         cols = st.columns(3)
         cols[0].metric("Graph: articles", f"{graph['article_nodes']:,}")

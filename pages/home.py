@@ -3,6 +3,7 @@
 import streamlit as st
 
 from pages import _ui
+from pages._catalog import PAGES
 from recengine import plots
 from recengine.train.api import evaluate_run
 from recengine.app.datasets import coverage_from_meta
@@ -80,17 +81,8 @@ if run is not None:
                            f"random {_ui.fmt(fresh['random_auc'], 4)}, oracle {_ui.fmt(fresh['oracle_auc'], 4)}.")
 
 st.subheader("Where to go next")
-NEXT = (
-    ("data", "Data", ":material/database:", "pick, generate or import a dataset and look at its statistics"),
-    ("train", "Train & load", ":material/model_training:", "train a model with any setting, load or compare runs"),
-    ("diagnostics", "Diagnostics", ":material/monitoring:", "logits, sigmoid saturation, gradients, fusion weights"),
-    ("new_articles", "New articles", ":material/post_add:", "write an article and see it scored zero-shot"),
-    ("cold_start", "Cold start", ":material/person_add:", "play a brand-new reader and watch the list adapt"),
-    ("compare", "Compare", ":material/compare_arrows:", "fusions × temperatures × losses by AUC and nDCG"),
-    ("recommend", "Recommend", ":material/recommend:", "any reader's history and top-k, with each view's part"),
-)
 cols = st.columns(2)
-for i, (name, label, icon, what) in enumerate(NEXT):
+for i, page in enumerate(p for p in PAGES if p.url != "home"):
     with cols[i % 2]:
-        st.page_link(f"pages/{name}.py", label=label, icon=icon)
-        st.caption(what)
+        st.page_link(page.file, label=page.title, icon=page.icon)
+        st.caption(page.what)

@@ -27,16 +27,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = {  # URL path -> the page's h1 (the home page is served at /)
-    "home": "recengine",
-    "data": "Data",
-    "train": "Train & load",
-    "diagnostics": "Diagnostics",
-    "new_articles": "New articles",
-    "cold_start": "Cold start",
-    "compare": "Compare",
-    "recommend": "Recommend",
-}
+sys.path.insert(0, str(REPO))
+from pages._catalog import PAGES as CATALOG  # noqa: E402  (the one page list; imports nothing heavy)
+
+PAGES = {page.url: page.heading for page in CATALOG}  # URL path -> the page's h1 (the home page is served at /)
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-quic")
 WIDTH, HEIGHT = 1400, 1000

@@ -72,3 +72,20 @@ def test_defaults_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("RECENGINE_DEFAULT_EPOCHS", "lots")
     with pytest.raises(InputError, match="RECENGINE_DEFAULT_EPOCHS must be a whole number"):
         Defaults.from_env()
+
+
+def test_a_workspace_with_cli_made_runs_opens_on_the_newest_instead_of_training(home, tiny_run, tmp_path):
+    """A newcomer who trained from the CLI first, then opens the dashboard, sees that run: nothing is trained."""
+    from recengine.app import runs
+
+    folder = tmp_path / "from-the-cli"
+    shutil.copytree(tiny_run, folder)
+    workspace = Workspace(home)
+    with Store(workspace.store_path) as store:
+        recorded = runs.register_run(store, folder)
+    stages: list[str] = []
+    ready = ensure_ready(workspace, defaults=TINY, progress=lambda stage, payload: stages.append(stage))
+    assert not ready.created and ready.run_id == recorded["run_id"] and stages == []
+    assert not workspace.runs.exists() or not any(workspace.runs.iterdir())
+    with Store(workspace.store_path) as store:
+        assert store.get_setting(ACTIVE_RUN) == recorded["run_id"]

@@ -20,7 +20,7 @@ from recengine.app import datasets, runs
 from recengine.config import ModelConfig, RunConfig, TrainConfig
 from recengine.data.store import Store
 from recengine.data.synthetic import generate
-from recengine.errors import InputError
+from recengine.errors import InputError, RunFormatError
 from recengine.workspace import Workspace
 
 
@@ -76,7 +76,7 @@ def ensure_ready(
     with open(workspace.home / ".bootstrap.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            ready = _active(store)
+            ready = _active(store) or _adopt_newest(store)
             if ready is not None:
                 return ready
             name = defaults.preset
@@ -97,9 +97,23 @@ def ensure_ready(
 
 
 def ready(store: Store) -> Ready | None:
-    """The remembered defaults when they are all in place, else None; creates nothing (the dashboard checks
-    this before it starts the first start as a job)."""
-    return _active(store)
+    """The remembered defaults when they are all in place (or the newest recorded run, made active), else None;
+    trains nothing (the dashboard checks this before it starts the first start as a job)."""
+    return _active(store) or _adopt_newest(store)
+
+
+def _adopt_newest(store: Store) -> Ready | None:
+    """With nothing active yet, the newest recorded run whose folder and dataset are in place, made active: a
+    workspace whose first runs came from the CLI or Python opens on them instead of training a default model."""
+    for run in store.runs():
+        dataset = store.dataset(run["dataset"])
+        if dataset and (Path(run["path"]) / "config.json").is_file() and Path(dataset["path"]).is_dir():
+            try:
+                runs.activate_run(store, run["run_id"])
+            except RunFormatError:  # a damaged run is skipped here; the Train & load page lists it
+                continue
+            return _active(store)
+    return None
 
 
 def _active(store: Store) -> Ready | None:

@@ -72,6 +72,23 @@ def test_data_statistics_and_generate(home: Path):
     assert at.sidebar.selectbox[1].value == "tiny-default" and charts(at) == 4
 
 
+@pytest.mark.slow
+def test_data_page_embeds_the_missing_articles_as_a_job(home: Path):
+    """The coverage chart says how many articles lack a vector for an embedder and how long embedding them takes;
+    the button embeds them in a job (real MiniLM), after which none are missing."""
+    at = start("data")
+    run(by_label(at.selectbox, "Text coverage for the embedder").set_value("minilm"))
+    missing = [c.value for c in at.caption if "have no minilm vector yet" in c.value]
+    assert missing and re.match(r"[\d,]+ articles have no minilm vector yet: about ~\d", plain(missing[0])), missing
+    run(by_label(at.button, "Embed them with minilm").click())
+    at = after_jobs(at)
+    assert not [c.value for c in at.caption if "have no minilm vector yet" in c.value]
+    with Store(Workspace(home).store_path) as store:
+        job = jobs.latest(store, "embed")
+    assert job["status"] == "done" and job["origin"] == "data", job["error"]
+    assert job["result"]["newly_embedded"] == int(plain(missing[0]).split()[0].replace(",", ""))
+
+
 def test_data_import_outside_the_data_folder_is_refused(tmp_path: Path):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
