@@ -55,7 +55,7 @@ def estimate_caption(dataset: str, epochs: int, *, trainings: int = 1, what: str
     one = estimate.training(store, dataset, epochs)
     total = estimate.training(store, dataset, epochs, trainings=trainings)
     per_epoch = (one.seconds - estimate.STARTUP_SECONDS) / epochs
-    st.caption(f"{what}: about {_ui.literal(estimate.duration(per_epoch))} per epoch on {_ui.literal(dataset)}; "
+    st.caption(f"{what}: {_ui.literal(estimate.duration(per_epoch))} per epoch on {_ui.literal(dataset)}; "
                f"{_ui.literal(estimate.duration(total.seconds))} in all with {epochs} epoch(s) "
                f"({_ui.literal(total.basis)}).")
 

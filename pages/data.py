@@ -127,7 +127,7 @@ with _ui.boundary("reading the dataset"):
         missing = round((1 - (covered["text_coverage"] or 0)) * covered["articles"])
         if missing:
             rate, basis = estimate.embedding_rate(_ui.store(), embedder_name)
-            st.caption(f"{missing:,} articles have no {_ui.literal(embedder_name)} vector yet: about "
+            st.caption(f"{missing:,} articles have no {_ui.literal(embedder_name)} vector yet: "
                        f"{_ui.literal(estimate.duration(missing / rate))} to embed them ({_ui.literal(basis)}).")
             if st.button(f"Embed them with {embedder_name}", icon=":material/text_fields:"):
                 _jobs.start("embed", {"dataset": record["name"], "embedder": embedder_name}, origin="data")
