@@ -6,14 +6,13 @@ import streamlit as st
 from pages import _jobs, _ui
 from recengine import plots
 from recengine.app import experiments
-from recengine.diagnostics import run_diagnostics
 
 
 @st.cache_data(show_spinner="Scoring the split…", max_entries=8)
 def diagnostics(path: str, changed: int, split: str) -> dict:
     """Everything the page shows for one run on one split (keyed on the run folder and its stamp)."""
     loaded = _ui.loaded_run(path)
-    return run_diagnostics(loaded, split, embedder=_ui.embedder(loaded.recommender.config.model.embedder))
+    return experiments.diagnostics(_ui.workspace(), _ui.store(), loaded, split=split)
 
 
 _ui.frame()

@@ -5,7 +5,7 @@ import streamlit as st
 from pages import _ui
 from pages._catalog import PAGES
 from recengine import plots
-from recengine.train.api import evaluate_run
+from recengine.app import runs as app_runs
 from recengine.app.datasets import coverage_from_meta
 from recengine.eval.metrics import METRIC_LABELS, METRICS
 from recengine.tables import metric_summary
@@ -73,9 +73,8 @@ if run is not None:
         if st.button("Evaluate again", icon=":material/refresh:"):
             with _ui.boundary("evaluating the model"), st.spinner("Scoring the dev impressions…"):
                 loaded = _ui.loaded_run(run["path"])
-                metrics = evaluate_run(loaded, split="dev", embedder=_ui.embedder(run["config"]["model"]["embedder"]),
-                                       seed=run["config"]["train"]["seed"])
-                _ui.store().set_run_metrics(run["run_id"], metrics)
+                metrics = app_runs.reevaluate(_ui.store(), run["run_id"], loaded=loaded,
+                                              embedder=_ui.embedder(run["config"]["model"]["embedder"]))
                 fresh = metric_summary(metrics)
                 st.success(f"Dev AUC now {_ui.fmt(fresh['auc'], 4)} (stored before: {_ui.fmt(numbers['auc'], 4)}); "
                            f"random {_ui.fmt(fresh['random_auc'], 4)}, oracle {_ui.fmt(fresh['oracle_auc'], 4)}.")

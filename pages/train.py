@@ -7,7 +7,6 @@ from pages import _forms, _jobs, _ui
 from recengine import plots
 from recengine.app import runs as app_runs
 from recengine.app.first_start import Defaults
-from recengine.train.runs import check_run
 from recengine.tables import compare_runs, metric_summary, runs_table
 
 DEFAULTS = Defaults.from_env()
@@ -77,7 +76,7 @@ with load_col, st.form("load-run", border=False):
     chosen = st.selectbox("Load", run_ids, index=run_ids.index(active_id) if active_id in run_ids else 0)
     if st.form_submit_button("Make active", icon=":material/check_circle:"):
         with _ui.boundary("checking the run") as checked:
-            check_run(next(run["path"] for run in runs if run["run_id"] == chosen))
+            app_runs.activate_run(store, chosen)  # checks the folder first: a damaged run is refused
         if checked.ok:
             st.session_state["runs_message"] = f"Run {chosen} is now the active model."
             _ui.activate(run=chosen)

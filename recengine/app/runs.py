@@ -25,7 +25,7 @@ from recengine.outputs import check_output_file, check_output_folder, write_faul
 from recengine.train import distributed
 from recengine.train.api import evaluate_run, predict_run, train_run
 from recengine.train.incremental import update_run
-from recengine.train.runs import check_run, read_run_files
+from recengine.train.runs import LoadedRun, check_run, read_run_files
 from recengine.train.trainer import ProgressCallback
 from recengine.workspace import Workspace
 
@@ -309,6 +309,17 @@ def evaluate(store: Store, run: str | Path, *, data: str | Path | None = None, s
     """Evaluate a run (folder or stored id) on a split of its dataset, or of ``data``: model, random, oracle, slices
     (``options``: cache, seed, allow_dataset_change; see :func:`recengine.train.api.evaluate_run`)."""
     return evaluate_run(run_path(store, run), data, split=split, **options)
+
+
+def reevaluate(store: Store, run_id: str, *, loaded: LoadedRun | None = None, embedder=None) -> dict:
+    """Evaluate a stored run on its dev split again and store the new metrics (training is saved and evaluation
+    deterministic, so they match the stored ones). ``loaded`` and ``embedder`` spare the loading when the caller
+    holds them."""
+    record = _record(store, run_id)
+    metrics = evaluate_run(loaded or record["path"], split="dev", embedder=embedder,
+                           seed=record["config"]["train"]["seed"])
+    store.set_run_metrics(run_id, metrics)
+    return metrics
 
 
 def predict(store: Store, run: str | Path, out: str | Path, *, data: str | Path | None = None, split: str = "test",
