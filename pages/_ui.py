@@ -28,6 +28,7 @@ from recengine.app.runs import ACTIVE_RUN
 from recengine.data.mind import MindDataset, load_dataset
 from recengine.data.store import Store
 from recengine.errors import RecengineError
+from recengine.app import serving
 from recengine.serve.service import RecommenderService
 from recengine.text import TextEmbedder, get_embedder, openai_key_configured
 from recengine.train.runs import LoadedRun, load_run, read_run_files
@@ -180,7 +181,7 @@ def loaded_run(path: str) -> LoadedRun:
 def _service(path: str, changed: int, dataset_name: str) -> RecommenderService:
     data, text = _run_parts(path)
     # The service grows its own copy of the catalogue (added articles), so it gets its own load.
-    return RecommenderService(load_run(path, dataset=data, embedder=text), store(), dataset_name, embedder=text)
+    return serving.open_service(store(), path, data=data, embedder=text, dataset=dataset_name)
 
 
 def service(path: str, dataset_name: str) -> RecommenderService:

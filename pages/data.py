@@ -7,7 +7,7 @@ from pages import _jobs, _ui
 from recengine import plots
 from recengine.config import EMBEDDERS
 from recengine.app import datasets as app_datasets
-from recengine.app import estimate
+from recengine.app import estimate, jobs
 from recengine.data.imports import IMPORT_ROOTS_ENV, import_roots
 from recengine.data.synthetic import PRESETS
 from recengine.diagnostics import data_statistics
@@ -126,7 +126,7 @@ with _ui.boundary("reading the dataset"):
         st.plotly_chart(plots.coverage_chart(covered), key="coverage")
         missing = round((1 - (covered["text_coverage"] or 0)) * covered["articles"])
         if missing:
-            rate, basis = estimate.embedding_rate(_ui.store(), embedder_name)
+            rate, basis = estimate.embedding_rate(embedder_name, jobs.finished_embeddings(_ui.store()))
             st.caption(f"{missing:,} articles have no {_ui.literal(embedder_name)} vector yet: "
                        f"{_ui.literal(estimate.duration(missing / rate))} to embed them ({_ui.literal(basis)}).")
             if st.button(f"Embed them with {embedder_name}", icon=":material/text_fields:"):

@@ -30,6 +30,10 @@ class InputError(RecengineError):
         super().__init__(f"{where}{message}")
 
 
+class JobCancelled(RecengineError):
+    """Raised inside long work at its first progress event after the user cancelled it (see recengine.app.jobs)."""
+
+
 class MissingDependencyError(RecengineError):
     """An optional component is not installed; the message says how to install it."""
 

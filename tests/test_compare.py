@@ -70,7 +70,7 @@ def test_csv_round_trip(tmp_path):
     ],
 )
 def test_cli_bad_lists_exit_2_with_one_line(tiny, capsys, flags, message):
-    assert main(["compare", "--data", str(tiny), "--no-store", *flags]) == 2
+    assert main(["compare", "--data", str(tiny), *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
 
@@ -98,9 +98,13 @@ def test_cli_prints_the_cells_as_runs_and_stores_them(tiny, tmp_path, capsys):
     assert (run["dataset"], run["config"]["model"]["fusion"], run["config"]["model"]["temperature"]) == ("tiny", "gate", 0.5)
 
 
-def test_cli_refuses_no_store_and_cache(tiny, tmp_path, capsys):
-    base = ["compare", "--data", str(tiny), "--fusion", "gate", "--temperature", "0.5"]
-    for flags, message in ((["--no-store"], "--no-store"), (["--cache", str(tmp_path)], "--cache")):
-        assert main([*base, *flags]) == 2
-        err = capsys.readouterr().err.strip()
-        assert err.startswith(f"error: {message}") and len(err.splitlines()) == 1
+def test_cli_refuses_a_csv_over_an_input_before_training(tiny, tmp_path, capsys):
+    """--csv naming a dataset file is refused at once (exit 2, one line): the input is never overwritten, and no
+    grid trains first."""
+    news = tiny / "train" / "news.tsv"
+    before = news.read_bytes()
+    code = main(["compare", "--data", str(tiny), "--fusion", "gate", "--temperature", "0.5",
+                 "--store", str(tmp_path / "s.db"), "--csv", str(news)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "an input is never written to" in err
+    assert news.read_bytes() == before and not (tmp_path / "s.db").exists()

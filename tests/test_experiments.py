@@ -11,11 +11,10 @@ from types import SimpleNamespace
 import pytest
 
 from recengine.app import datasets, experiments, runs
-from recengine.app.jobs import JobCancelled
 from recengine.cli import main
 from recengine.config import ModelConfig, RunConfig, TrainConfig
 from recengine.data.store import Store
-from recengine.errors import InputError
+from recengine.errors import InputError, JobCancelled
 from recengine.eval.evaluate import SLICES
 from recengine.eval.metrics import METRICS
 from recengine.tables import stored_comparison

@@ -24,7 +24,7 @@ from recengine.app import datasets, estimate, jobs
 from recengine.app.experiments import PartEvent
 from recengine.config import ModelConfig, RunConfig, TrainConfig
 from recengine.data.store import Store
-from recengine.errors import InputError
+from recengine.errors import InputError, JobCancelled
 from recengine.train.trainer import TrainEvent
 from recengine.workspace import Workspace
 
@@ -227,7 +227,7 @@ def test_cancel_is_noticed_at_the_next_event(workspace, store, tiny):
     reporter.cancelled = True
 
     reporter(TrainEvent("done", epoch=1))  # the run is saved by then: too late to stop
-    with pytest.raises(jobs.JobCancelled):
+    with pytest.raises(JobCancelled):
         reporter(TrainEvent("step", epoch=1, epochs=1, step=1, steps=2))
 
 
@@ -261,7 +261,7 @@ def test_embedding_job_from_the_cli_fills_the_cache_and_measures_its_speed(works
     articles = store.dataset(tiny)["summary"]["articles"]
     assert job["result"]["articles"] == job["result"]["newly_embedded"] == articles
     assert job["result"]["coverage"] == 1.0 and any((workspace.cache / "embeddings").iterdir())
-    rate, basis = estimate.embedding_rate(store, "hashing")
+    rate, basis = estimate.embedding_rate("hashing", jobs.finished_embeddings(store))
     assert rate == pytest.approx(articles / job["result"]["seconds"])
     assert basis.endswith("articles/s measured over the last 1 embedding job(s)")
     assert refused.returncode == 2 and "--only-cached" in refused.stderr and refused.stdout == ""

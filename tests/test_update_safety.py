@@ -211,6 +211,22 @@ def test_a_failed_update_leaves_no_child_and_consumes_nothing(tiny_run, morning,
     assert hidden_leftovers(archive, out.parent) == []
 
 
+def test_an_update_waits_a_stated_time_for_another_then_says_so(tiny_run, morning, tmp_path, tiny_cache,
+                                                                  monkeypatch):
+    """Another update holds the archive (here: this test, through the same lock file): the update waits
+    $RECENGINE_STORE_TIMEOUT seconds, then refuses in one line naming the archive; nothing is written."""
+    import fcntl
+
+    out, archive = tmp_path / "runs" / "child", tmp_path / "archive"
+    archive.mkdir()
+    monkeypatch.setenv("RECENGINE_STORE_TIMEOUT", "0.5")
+    with open(archive / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(InputError, match="another update into this archive is running") as refused:
+            update_run(tiny_run, morning, out, epochs=1, archive=archive, cache=tiny_cache)
+    assert str(archive) in str(refused.value) and not out.exists() and entries(archive) == []
+
+
 def test_a_committed_update_cut_short_is_finished_by_recover(tiny_run, morning, tmp_path, tiny_cache, monkeypatch):
     new = tmp_path / "new"
     shutil.copytree(morning, new)

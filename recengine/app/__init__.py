@@ -6,7 +6,7 @@ where (run folders, the store, the archive) so that every face sees what every o
 
 Modules: :mod:`~recengine.app.datasets` (generate, import, resolve), :mod:`~recengine.app.runs` (train, update,
 evaluate, predict, register, activate, delete), :mod:`~recengine.app.first_start` (the default workspace),
-:mod:`~recengine.app.serving` (recommend, add an article, record a click), :mod:`~recengine.app.experiments`
+:mod:`~recengine.app.serving` (the recommender service over a stored run), :mod:`~recengine.app.experiments`
 (compare grids, the saturation demonstration, diagnostics, zero-shot vs incremental vs retrain) and
 :mod:`~recengine.app.jobs` (long work in a background process that survives the page).
 """

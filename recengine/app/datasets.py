@@ -7,9 +7,7 @@ store dataset like any other and shows in the dashboard.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from recengine.data import imports
@@ -17,6 +15,7 @@ from recengine.data.mind import MindDataset, load_dataset
 from recengine.data.store import Store
 from recengine.data.synthetic import PRESETS, generate as generate_world
 from recengine.errors import InputError
+from recengine.outputs import check_output_folder
 from recengine.graph import graph_from_news
 from recengine.text import EmbeddingCache, TextEmbedder, coverage_warning, embed_news
 from recengine.workspace import Workspace
@@ -36,28 +35,43 @@ def resolve(store: Store, dataset: str | Path | MindDataset) -> dict:
             known = ", ".join(d["name"] for d in store.datasets()) or "none yet"
             raise InputError(f"unknown dataset {dataset!r} (the store has: {known})")
         return record
-    loaded = dataset if isinstance(dataset, MindDataset) else load_dataset(dataset)
-    return store.dataset(store.dataset_for(loaded))
+    if not isinstance(dataset, MindDataset):
+        known = store.dataset_at(dataset)  # found by content from file digests: the folder is not parsed again
+        if known is not None:
+            return store.dataset(known)
+        dataset = load_dataset(dataset)
+    return store.dataset(store.dataset_for(dataset))
 
 
-def load(record: dict) -> MindDataset:
-    """The dataset files of a store record."""
-    return load_dataset(record["path"])
+def write_world(preset: str, seed: int, out: str | Path, *, force: bool = False,
+                announce: Callable[[str], None] | None = None) -> dict:
+    """Write the synthetic ``preset`` world with ``seed`` to ``out`` (nothing recorded); returns its meta.json.
+
+    An existing ``out`` is replaced only with ``force``, and only when it is a world this program generated (or
+    empty): a user's own data is never overwritten (see :mod:`recengine.outputs`). ``announce`` hears one line
+    once the checks have passed.
+    """
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    out = check_output_folder(out, force=force, kind="dataset")
+    if announce:
+        announce(f"generating the {preset} preset (seed {seed}) into {out} ...")
+    return generate_world(preset, seed, out)
 
 
 def generate(
-    workspace: Workspace, store: Store, preset: str, seed: int = 0, *, name: str | None = None, out: str | Path | None = None
+    workspace: Workspace, store: Store, preset: str, seed: int = 0, *, name: str | None = None,
+    out: str | Path | None = None, force: bool = False,
 ) -> dict:
     """Generate a synthetic ``preset`` world and record it in the store; returns ``{"dataset": store name, ...}``
     with the store's import counts.
 
-    ``out`` writes the folder there (the CLI's ``--out``); otherwise it goes to ``<datasets>/<name>``.
+    ``out`` writes the folder there (the CLI's ``--out``; see :func:`write_world` for ``force``); otherwise it goes
+    to ``<datasets>/<name>``, which must be new.
     """
     if out is None:
         return imports.generate_dataset(workspace, store, preset, seed, name)
-    if preset not in PRESETS:
-        raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    generate_world(preset, seed, out)
+    write_world(preset, seed, out, force=force)
     return {"dataset": resolve(store, Path(out))["name"]}
 
 
@@ -86,24 +100,6 @@ def import_upload(workspace: Workspace, store: Store, files: Sequence[tuple[str,
     """Check uploaded files, move them into ``<datasets>/<name>`` and import them (see
     :func:`recengine.data.imports.import_upload`)."""
     return imports.import_upload(workspace, store, files, name, strict=strict)
-
-
-@contextmanager
-def staged_update_input(workspace: Workspace, folder: str | Path | None, files: Sequence[tuple[str, bytes]] = ()
-                        ) -> Iterator[Path]:
-    """New data for an update, from the dashboard: a folder inside the import roots, or uploaded files unpacked to
-    a scratch folder that is removed when the block ends."""
-    given_folder = folder is not None and str(folder).strip() != ""
-    if given_folder == bool(files):
-        raise InputError("give either a folder or uploaded files with the new data")
-    if not files:
-        yield imports.allowed_folder(folder, workspace)
-        return
-    scratch = imports.scratch_folder(workspace.home / "uploads")
-    try:
-        yield imports.unpack_upload(files, scratch)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def list_datasets(store: Store) -> list[dict]:

@@ -122,12 +122,11 @@ def _basis(runs: list[dict], where: str) -> str:
     return f"{rate:,.0f} samples/s measured over the last {len(runs)} run(s) {where}"
 
 
-def embedding_rate(store: Store, embedder: str) -> tuple[float, str]:
-    """Articles per second for ``embedder``: the median of the last finished embedding jobs, else the fallback."""
-    from recengine.app import jobs
-
+def embedding_rate(embedder: str, finished: list[dict]) -> tuple[float, str]:
+    """Articles per second for ``embedder``: the median of the last ``finished`` embedding jobs (their records,
+    newest first, as :func:`recengine.app.jobs.list_jobs` gives them), else the fallback."""
     rates = []
-    for job in jobs.list_jobs(store, kind="embed", status="done", limit=20):
+    for job in finished:
         result = job["result"] or {}
         if result.get("embedder") == embedder and result.get("newly_embedded") and result.get("seconds"):
             rates.append(result["newly_embedded"] / result["seconds"])
@@ -149,8 +148,11 @@ def training(store: Store, dataset: str, epochs: int, *, trainings: int = 1) -> 
     return Estimate(STARTUP_SECONDS + samples / rate, basis)
 
 
-def for_job(workspace: Workspace, store: Store, kind: str, params: dict[str, Any]) -> Estimate:
-    """The estimate for a job of ``kind`` with checked ``params`` (see :mod:`recengine.app.tasks`)."""
+def for_job(workspace: Workspace, store: Store, kind: str, params: dict[str, Any], *,
+            finished_embeddings: list[dict]) -> Estimate:
+    """The estimate for a job of ``kind`` with checked ``params`` (see :mod:`recengine.app.tasks`);
+    ``finished_embeddings`` are the last finished embedding jobs (the jobs module reads them: this module sits
+    below it)."""
     if kind == "train":
         return training(store, params["dataset"], params["config"]["train"]["epochs"])
     if kind == "compare":
@@ -158,16 +160,16 @@ def for_job(workspace: Workspace, store: Store, kind: str, params: dict[str, Any
         cells = len(grid["fusions"]) * len(grid["temperatures"]) * len(grid["losses"]) * len(grid["seeds"])
         return training(store, params["dataset"], params["base_config"]["train"]["epochs"], trainings=cells)
     if kind == "saturation":
-        return training(store, params["dataset"], params["epochs"], trainings=3)
+        return training(store, params["dataset"], params["epochs"], trainings=len(params["configs"]))
     if kind == "update":
         return _update(store, params)
     if kind == "embed":
         record = store.dataset(params["dataset"]) or {}
         articles = (record.get("summary") or {}).get("articles") or 0
-        rate, basis = embedding_rate(store, params["embedder"])
+        rate, basis = embedding_rate(params["embedder"], finished_embeddings)
         return Estimate(STARTUP_SECONDS + articles / rate, basis)
     if kind == "bootstrap":
-        return _bootstrap(store)
+        return _bootstrap(store, finished_embeddings)
     raise ValueError(f"no estimate for job kind {kind!r}")
 
 
@@ -192,7 +194,7 @@ def _behaviour_lines(folder: Path) -> int:
         return 0
 
 
-def _bootstrap(store: Store) -> Estimate:
+def _bootstrap(store: Store, finished_embeddings: list[dict]) -> Estimate:
     """The first start: embed the default preset's articles and train the default model on it."""
     from recengine.app.first_start import Defaults
     from recengine.data.synthetic import PRESETS
@@ -202,7 +204,7 @@ def _bootstrap(store: Store) -> Estimate:
     if size is None:
         return Estimate(STARTUP_SECONDS, f"unknown preset {defaults.preset!r}")
     train_rate, train_basis = training_rate(store)
-    embed_rate, embed_basis = embedding_rate(store, defaults.embedder)
+    embed_rate, embed_basis = embedding_rate(defaults.embedder, finished_embeddings)
     samples = size.train_impressions * CLICKS_PER_IMPRESSION * defaults.epochs
     seconds = STARTUP_SECONDS + size.articles / embed_rate + samples / train_rate
     return Estimate(seconds, f"{train_basis}; {embed_basis}")

@@ -29,12 +29,11 @@ import pandas as pd
 
 from recengine import diagnostics as diag
 from recengine.app import datasets, runs
-from recengine.app.jobs import JobCancelled
 from recengine.config import ModelConfig, RunConfig, TrainConfig
 from recengine.data.mind import Behaviors, MindDataset, MindSplit, News, load_dataset, split_by_time, write_split
 from recengine.data.store import Store
 from recengine.data.synthetic import PRESETS, generate as generate_world
-from recengine.errors import InputError
+from recengine.errors import InputError, JobCancelled
 from recengine.eval.compare import GRID_KEYS, RESULT_COLUMNS, grid_configs, result_row, summarize_grid
 from recengine.eval.evaluate import evaluate_scores
 from recengine.eval.metrics import METRICS
@@ -51,7 +50,6 @@ GRID_AXES = ("fusions", "temperatures", "losses", "seeds")
 SATURATION = "saturation"
 ZERO_SHOT = "zero_shot"
 ZERO_SHOT_SLICES = ("overall", "day6_articles", "day6_seen_in_morning", "day6_unseen")
-ZERO_SHOT_METRICS = METRICS
 
 _RESULTS_TABLE = """
 CREATE TABLE IF NOT EXISTS experiment_results (
@@ -557,7 +555,7 @@ def _judge(recommender: Recommender, dataset: MindDataset, day6: set[str], seen:
     result = evaluate_scores(inter, scorer.score(inter), _day6_slices(inter, catalog, day6, seen), truth=truth)
 
     def pick(metrics: Mapping) -> dict:
-        return {k: None if metrics[k] is None else round(metrics[k], 4) for k in ZERO_SHOT_METRICS}
+        return {k: None if metrics[k] is None else round(metrics[k], 4) for k in METRICS}
 
     return {
         "overall": pick(result["model"]),

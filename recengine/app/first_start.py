@@ -19,7 +19,6 @@ from typing import Callable
 from recengine.app import datasets, runs
 from recengine.config import ModelConfig, RunConfig, TrainConfig
 from recengine.data.store import Store
-from recengine.data.synthetic import generate
 from recengine.errors import InputError, RunFormatError
 from recengine.workspace import Workspace
 
@@ -81,9 +80,9 @@ def ensure_ready(
                 return ready
             name = defaults.preset
             folder = workspace.dataset(name)
-            if not (folder / "train").is_dir():
+            if not (folder / "train").is_dir():  # a folder there that this program did not generate is refused
                 report(f"generating the {name} dataset", None)
-                generate(name, defaults.seed, folder)
+                datasets.write_world(name, defaults.seed, folder, force=True)
             report("importing it into the store", None)
             record = datasets.resolve(store, folder)
             run_path = workspace.run(f"{name}-default")

@@ -36,7 +36,7 @@ import psutil
 
 import recengine
 from recengine.data.store import Store
-from recengine.errors import InputError, RecengineError
+from recengine.errors import InputError, JobCancelled, RecengineError
 from recengine.workspace import Workspace
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -80,10 +80,6 @@ CREATE TABLE IF NOT EXISTS job_events (
     PRIMARY KEY (job_id, seq)
 ) WITHOUT ROWID;
 """
-
-
-class JobCancelled(RecengineError):
-    """Raised inside the running action at the first progress event after a cancel."""
 
 
 # --------------------------------------------------------------------------------------------- the tables
@@ -145,6 +141,11 @@ def log_path(workspace: Workspace, job_id: int) -> Path:
     return workspace.home / "jobs" / f"{job_id}.log"
 
 
+def finished_embeddings(store: Store) -> list[dict]:
+    """The last finished embedding jobs, newest first: what :mod:`recengine.app.estimate` measures speed from."""
+    return list_jobs(store, kind="embed", status="done", limit=20)
+
+
 def submit(
     workspace: Workspace, store: Store, kind: str, params: dict, *, origin: str | None = None, start: bool = True
 ) -> int:
@@ -158,7 +159,7 @@ def submit(
 
     task = tasks.get(kind)
     checked = task.check(workspace, store, dict(params))
-    guess = estimate.for_job(workspace, store, kind, checked)
+    guess = estimate.for_job(workspace, store, kind, checked, finished_embeddings=finished_embeddings(store))
     job_id = _write(
         store,
         "INSERT INTO jobs (kind, params, dataset, origin, status, created_at, estimate_seconds, estimate_basis, "

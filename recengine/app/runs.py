@@ -8,6 +8,7 @@ so every other face lists it. Run folders made elsewhere, or before runs were re
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,11 +62,16 @@ def release_run_id(workspace: Workspace, run_id: str) -> None:
     shutil.rmtree(_reservation(workspace, run_id), ignore_errors=True)
 
 
+def _recorded_at(store: Store, folder: Path) -> dict | None:
+    """The store record of the run in ``folder`` (resolved), or None."""
+    return next((run for run in store.runs() if Path(run["path"]).resolve() == folder.resolve()), None)
+
+
 def _id_for_folder(store: Store, folder: Path) -> str:
     """The run id of a folder: the id it is recorded under, else its name (with spaces joined), made unique."""
-    for run in store.runs():
-        if Path(run["path"]).resolve() == folder:
-            return run["run_id"]
+    recorded = _recorded_at(store, folder)
+    if recorded is not None:
+        return recorded["run_id"]
     base = "_".join(folder.name.split()) or "run"
     run_id, n = base, 1
     while store.run(run_id) is not None:
@@ -144,9 +150,9 @@ def show_run(store: Store, run_id: str) -> dict:
 
 
 def reproduce_command(config: RunConfig, data: str | Path, out: str = "RUN_FOLDER") -> str:
-    """The CLI command line that trains ``config`` again on ``data``."""
-    flags = " ".join(config.to_cli_args())
-    return f"python -m recengine train --data {data} --out {out} {flags}".strip()
+    """The CLI command line (quoted for a POSIX shell) that trains ``config`` again on ``data``."""
+    return shlex.join(["python", "-m", "recengine", "train", "--data", str(data), "--out", out,
+                       *config.to_cli_args()])
 
 
 def _record(store: Store, run_id: str) -> dict:
@@ -161,6 +167,9 @@ def find_run(store: Store, run: str | Path, *, dataset: str | Path | None = None
     names its dataset, a store name or folder, when the folder it records has moved)."""
     folder = Path(run)
     if folder.is_dir():  # a folder wins over a run id of the same name: it is what the user pointed at
+        recorded = _recorded_at(store, folder) if dataset is None else None
+        if recorded is not None:
+            return recorded
         name = datasets.resolve(store, dataset)["name"] if dataset is not None else None
         return register_run(store, folder, dataset=name)
     if store.run(str(run)) is not None:
@@ -237,9 +246,7 @@ def train(
     ``force`` and only when it is a run (see :mod:`recengine.outputs`). ``cache`` is the embedding cache folder. Returns ``{"run_id", "path", "metrics",
     "meta", "result"}`` (``result`` is the trainer's :class:`~recengine.train.trainer.TrainResult`).
     """
-    config = config or RunConfig()
-    config.model.validate()
-    config.train.validate()
+    config = (config or RunConfig()).validate()
     context = distributed.from_environment(config.train.device)
     record = datasets.resolve(store, dataset)
     reserved = None

@@ -1,4 +1,5 @@
-"""Serving a stored run: recommendations for a user, adding an article, recording a click.
+"""Serving a stored run: the recommender service every face uses (recommend, add an article, record a click,
+explain), opened the same way by each.
 
 Every face serves a run against the one store dataset that holds its data, found by content (see
 :meth:`recengine.data.store.Store.dataset_for`), so clicks and added articles made on one face are seen by every
@@ -7,13 +8,13 @@ other.
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from recengine.app import runs
-from recengine.data.mind import load_dataset
+from recengine.data.mind import MindDataset, load_dataset
 from recengine.data.store import Store
 from recengine.serve.service import RecommenderService
+from recengine.text import TextEmbedder
 from recengine.train.runs import load_run
 
 
@@ -21,34 +22,21 @@ def open_service(
     store: Store,
     run: str | Path,
     *,
-    data: str | Path | None = None,
+    data: str | Path | MindDataset | None = None,
     allow_dataset_change: bool = False,
     cache=None,
+    embedder: TextEmbedder | None = None,
     **options,
 ) -> RecommenderService:
     """The recommender service of ``run`` (a run folder or stored run id) over its store dataset, found by content
     (imported when new).
 
-    ``data`` is the run's dataset folder when it moved; data other than what the run was trained on is refused
-    unless ``allow_dataset_change``. ``options`` go to :class:`RecommenderService` (``embedder``, ``index_kind``,
-    ``now``).
+    ``data`` is the run's dataset (a folder, or one already loaded) when it moved; data other than what the run was
+    trained on is refused unless ``allow_dataset_change``. ``embedder`` spares loading the run's own; ``options``
+    go to :class:`RecommenderService` (``dataset``, ``index_kind``, ``now``).
     """
     store.check()  # a damaged or unopenable store fails before the run loads
-    dataset = load_dataset(data) if data is not None else None
-    loaded = load_run(runs.run_path(store, run), dataset=dataset, cache=cache, allow_dataset_change=allow_dataset_change)
-    return RecommenderService(loaded, store, cache=cache, **options)
-
-
-def recommend(service: RecommenderService, user: str, k: int = 10, *, candidates: int = 200,
-              interest: str | None = None) -> list[dict]:
-    """The top ``k`` articles for ``user`` (two-stage: recall, then the model), or a cold start."""
-    return service.recommend(user, k, candidates=candidates, interest_text=interest)
-
-
-def add_article(service: RecommenderService, **fields) -> dict:
-    """Add an article (embedded, linked to its entities, stored) and score it zero-shot."""
-    return service.add_article(**fields)
-
-
-def record_click(service: RecommenderService, user: str, article: str, time: datetime | None = None) -> None:
-    service.record_click(user, article, time)
+    dataset = load_dataset(data) if isinstance(data, (str, Path)) else data
+    loaded = load_run(runs.run_path(store, run), dataset=dataset, embedder=embedder, cache=cache,
+                      allow_dataset_change=allow_dataset_change)
+    return RecommenderService(loaded, store, embedder=embedder, cache=cache, **options)

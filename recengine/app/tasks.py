@@ -20,6 +20,7 @@ from typing import Any
 
 from recengine.data.store import Store
 from recengine.errors import InputError
+from recengine.outputs import check_output_folder
 from recengine.workspace import Workspace
 
 Params = dict[str, Any]
@@ -82,13 +83,14 @@ def check_train(workspace: Workspace, store: Store, params: Params) -> Params:
     config = _config(params.get("config"), "config")
     out = params.get("out")
     force = bool(params.get("force", False))
-    if out is not None and Path(out).exists() and not force:
-        raise InputError("run folder exists (use --force to replace it)", path=out)
+    dataset = _dataset(store, params)
+    if out is not None:  # refused now, not after the job has started (see recengine.outputs)
+        check_output_folder(out, force=force, inputs=[("dataset", store.dataset(dataset)["path"])])
     label = params.get("label")
     if label is not None and (not isinstance(label, str) or not label.replace("-", "").isalnum()):
         raise InputError(f"a run label is letters, digits and '-', got {label!r}")
     cache = params.get("cache")
-    return {"dataset": _dataset(store, params), "config": config.to_dict(), "label": label,
+    return {"dataset": dataset, "config": config.to_dict(), "label": label,
             "out": None if out is None else str(Path(out).resolve()), "force": force,
             "cache": None if cache is None else str(Path(cache).resolve())}
 

@@ -45,7 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         conflict_handler="resolve",
     )
     parser.add_argument("--data", type=Path, required=True, help="MIND dataset folder (train/ and dev/)")
-    parser.add_argument("--cache", type=Path, default=None, help="embedding cache folder")
     add_model_options(parser)
     grid = parser.add_argument_group("grid (comma-separated lists)")
     grid.add_argument("--fusion", required=True, help="fusions, e.g. concat,attention,gate")
@@ -56,12 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     out = parser.add_argument_group("output")
     out.add_argument("--csv", type=Path, default=None, help="also write every grid row (not the summary) as CSV")
     out.add_argument("--store", type=Path, default=None, help="SQLite store (default: the workspace's recengine.db)")
-    out.add_argument("--no-store", action="store_true", help="do not record the comparison in the store")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from recengine.eval.compare import check_grid, grid_to_csv
+    from recengine.outputs import check_output_file
 
     fusions = _items(args.fusion, "--fusion")
     temperatures = _numbers(args.temperature, "--temperature", float)
@@ -70,11 +69,8 @@ def run(args: argparse.Namespace) -> int:
     check_grid(fusions, temperatures, losses, seeds)
     # The base config: every shared flag, with the grid's first point for the axes the grid replaces.
     base = config_from_args(args, fusion=fusions[0], temperature=temperatures[0], loss=losses[0], seed=seeds[0])
-    if args.no_store:
-        raise InputError("--no-store: every cell of a comparison is saved as a run and recorded in the store; "
-                         "give --store PATH to record it elsewhere")
-    if args.cache is not None:
-        raise InputError("--cache: a comparison uses the workspace's embedding cache ($RECENGINE_HOME/cache)")
+    if args.csv is not None:  # checked before hours of training, not after
+        check_output_file(args.csv, inputs=[("dataset", args.data)])
     import pandas as pd
 
     from recengine.app import open_workspace

@@ -95,14 +95,12 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from recengine.data.synthetic import generate
+    from recengine.app.datasets import write_world
 
-    from recengine.outputs import check_output_folder
-
-    out = check_output_folder(args.out, force=args.force, kind="dataset")
-    print(f"generating the {args.preset} preset (seed {args.seed}) into {out} ...", file=sys.stderr)
+    out = args.out
     started = time.perf_counter()
-    meta = generate(args.preset, args.seed, out)
+    meta = write_world(args.preset, args.seed, out, force=args.force,
+                       announce=lambda line: print(line, file=sys.stderr))
     stored = None if args.no_register else _register(out)
     report = {
         "dataset": stored,

@@ -850,6 +850,13 @@ class Store:
         finally:
             conn.execute(f"PRAGMA busy_timeout = {round(timeout_s() * 1000)}")
 
+    def dataset_at(self, root: str | Path) -> str | None:
+        """The store's name for the data in the folder ``root`` when the store holds it (found by content, from file
+        digests: nothing is parsed), else None."""
+        root = str(Path(root).resolve())
+        found = self._known(self.fingerprint(root), root)
+        return found["dataset"] if found else None
+
     def dataset_for(
         self,
         dataset: MindDataset,

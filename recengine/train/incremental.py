@@ -54,6 +54,7 @@ import torch
 from recengine import atomic
 from recengine.config import RunConfig
 from recengine.data.mind import NEWS_COLUMNS, NEWS_FILE, Behaviors, MindDataset, MindSplit, News, load_dataset
+from recengine.data.store import timeout_s
 from recengine.errors import InputError, RecengineError
 from recengine.eval.evaluate import evaluate_interactions
 from recengine.model.calibration import calibrate
@@ -196,11 +197,26 @@ def _archive_lock(archive: Path) -> Iterator[None]:
     except OSError as exc:
         raise InputError(f"cannot be locked ({exc.strerror})", path=archive) from None
     with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        _wait_for_lock(handle, archive)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _wait_for_lock(handle, archive: Path) -> None:
+    """Take the archive's lock, waiting for another update as long as a store writer waits (see
+    :func:`recengine.data.store.timeout_s`); then a one-line refusal instead of an endless, silent wait."""
+    deadline = time.monotonic() + timeout_s()
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise InputError("another update into this archive is running; try again when it has finished "
+                                 f"(waited {timeout_s():.0f} s, $RECENGINE_STORE_TIMEOUT)", path=archive) from None
+            time.sleep(0.2)
 
 
 _JOURNAL_PATHS = ("out", "staged_run", "staged_entry", "entry", "retired")
