@@ -172,7 +172,7 @@ def latest_result(store: Store, kind: str, dataset: str | None = None) -> dict |
 # --------------------------------------------------------------------------------------------- compare grid
 
 
-def _grid_lists(grid: Mapping, base: RunConfig) -> dict:
+def grid_lists(grid: Mapping, base: RunConfig) -> dict:
     """The grid's axes as lists; losses and seeds default to the base config's."""
     if not isinstance(grid, Mapping):
         raise InputError(f"a grid is a mapping of {', '.join(GRID_AXES)}; got {type(grid).__name__}")
@@ -214,7 +214,7 @@ def compare_grid(
     one row per cell (settings, metrics, slice AUCs, random and oracle AUC, best epoch, seconds, run id) and the
     mean and std over seeds per setting.
     """
-    axes = _grid_lists(grid, base)
+    axes = grid_lists(grid, base)
     cells = grid_configs(base, fusions=axes["fusions"], temperatures=axes["temperatures"], losses=axes["losses"],
                          seeds=axes["seeds"])
     record = datasets.resolve(store, dataset)

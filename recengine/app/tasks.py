@@ -24,7 +24,6 @@ from recengine.outputs import check_output_folder
 from recengine.workspace import Workspace
 
 Params = dict[str, Any]
-GRID_AXES = ("fusions", "temperatures", "losses", "seeds")
 
 
 @dataclass(frozen=True)
@@ -157,17 +156,12 @@ def _check_update(workspace: Workspace, store: Store, params: Params) -> Params:
 
 
 def check_compare(workspace: Workspace, store: Store, params: Params) -> Params:
+    from recengine.app.experiments import grid_lists
     from recengine.eval.compare import grid_configs
 
     _known(params, {"dataset", "grid", "base_config"})
     base = _config(params.get("base_config"), "base_config")
-    grid = params.get("grid")
-    if not isinstance(grid, dict) or not set(grid) <= set(GRID_AXES):
-        raise InputError(f"job parameter 'grid' must map some of {', '.join(GRID_AXES)} to lists")
-    lists = {"losses": [base.train.loss], "seeds": [base.train.seed], **grid}
-    for axis in GRID_AXES:
-        if not isinstance(lists.get(axis), list):
-            raise InputError(f"grid {axis} must be a list, got {lists.get(axis)!r}")
+    lists = grid_lists(params.get("grid"), base)
     grid_configs(base, **lists)  # every cell's config, validated
     return {"dataset": _dataset(store, params), "grid": lists, "base_config": base.to_dict()}
 
