@@ -22,13 +22,14 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from pages._catalog import PAGES
 
+from recengine.app import runs as app_runs
+from recengine.app import serving
 from recengine.app.datasets import ACTIVE_DATASET
 from recengine.app.first_start import Defaults
 from recengine.app.runs import ACTIVE_RUN
 from recengine.data.mind import MindDataset, load_dataset
 from recengine.data.store import Store
 from recengine.errors import RecengineError
-from recengine.app import serving
 from recengine.serve.service import RecommenderService
 from recengine.text import TextEmbedder, get_embedder, openai_key_configured
 from recengine.train.runs import LoadedRun, load_run, read_run_files
@@ -260,11 +261,7 @@ def _choice() -> dict:
 
 def _remember(choice: dict) -> None:
     """Keep the choice for the next start; the run is kept only together with its dataset."""
-    s = store()
-    if choice["dataset"]:
-        s.set_setting(ACTIVE_DATASET, choice["dataset"])
-    if choice["run"]:
-        s.set_setting(ACTIVE_RUN, choice["run"])
+    app_runs.remember_active(store(), dataset=choice["dataset"], run=choice["run"])
 
 
 def _newest_run(dataset_name: str | None) -> str | None:

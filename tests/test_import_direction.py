@@ -2,7 +2,7 @@
 
 The layers, lowest first (docs/DEVELOPING.md draws the same diagram):
 
-    0    base      errors, config, atomic, workspace, outputs, textsafe, index, resources, the package itself
+    0    base      errors, config, atomic, jsonable, workspace, outputs, textsafe, index, resources, the package itself
     1.0  data      readers, the synthetic world, the store
     1.1  text      embedders and their cache (reads data's News)
     1.2  graph     the article-entity graph (reads data's News, embeds entity names with text)
@@ -32,6 +32,7 @@ LAYERS: dict[str, float] = {
     "recengine.errors": 0,
     "recengine.config": 0,
     "recengine.atomic": 0,
+    "recengine.jsonable": 0,
     "recengine.workspace": 0,
     "recengine.outputs": 0,
     "recengine.textsafe": 0,

@@ -111,3 +111,18 @@ def test_data_import_and_list(home: Path, tiny_data: Path):
     assert "mine" in cli(home, "data", "list").stdout
     twice = cli(home, "data", "import", str(tiny_data), "--name", "mine", check=False)
     assert twice.returncode == 2 and "already exists" in twice.stderr
+
+
+def test_an_article_added_through_a_run_names_its_store_id(store: Store, tiny_run: Path, tmp_path: Path, tiny_cache):
+    """Two run folders of the same name get two store ids; an article added through the second names that id."""
+    from recengine.app import serving
+
+    first, second = tmp_path / "a" / "made", tmp_path / "b" / "made"
+    for folder in (first, second):
+        shutil.copytree(tiny_run, folder)
+    ids = [runs.register_run(store, folder)["run_id"] for folder in (first, second)]
+    assert ids == ["made", "made-2"]
+    service = serving.open_service(store, "made-2", cache=tiny_cache)
+    added = service.add_article(title="Striker scores a late penalty kick", abstract="", entities=[])
+    rows = store.added_articles(service.dataset)
+    assert list(rows.loc[rows["news_id"] == added["article_id"], "added_by_run"]) == ["made-2"]

@@ -13,7 +13,6 @@ reads like a TrainEvent itself (``kind``, ``epoch``, ``loss``, ...), and ``fract
 from __future__ import annotations
 
 import json
-import math
 import numbers
 import shutil
 import tempfile
@@ -34,6 +33,7 @@ from recengine.data.mind import Behaviors, MindDataset, MindSplit, News, load_da
 from recengine.data.store import Store
 from recengine.data.synthetic import PRESETS, generate as generate_world
 from recengine.errors import InputError, JobCancelled
+from recengine.jsonable import plain
 from recengine.eval.compare import GRID_KEYS, RESULT_COLUMNS, grid_configs, result_row, summarize_grid
 from recengine.eval.evaluate import evaluate_scores
 from recengine.eval.metrics import METRICS
@@ -127,25 +127,10 @@ def _reporter(progress: Progress | None, part: int, parts: int, label: str, sett
 # --------------------------------------------------------------------------------------------- stored results
 
 
-def _plain(value: Any) -> Any:
-    """``value`` as plain JSON: numpy arrays and scalars as lists and numbers, NaN and infinities as None."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def save_result(store: Store, kind: str, dataset: str | None, params: Mapping, result: Mapping) -> dict:
     """Record an experiment's result; returns the record ``{"id", "kind", "dataset", "created_at", "params",
     "result"}`` as :func:`latest_result` will read it back."""
-    params, result = _plain(params), _plain(result)
+    params, result = plain(params), plain(result)
     created = datetime.now(UTC).isoformat(timespec="seconds")
     store.ensure_tables(_RESULTS_TABLE)
     row_id = store.write(
@@ -219,7 +204,7 @@ def compare_grid(
                          seeds=axes["seeds"])
     record = datasets.resolve(store, dataset)
     _require_dev_labels(record, "a comparison")
-    comparison_id = store.start_comparison(record["name"], {**_plain(axes), "base": base.to_dict()})
+    comparison_id = store.start_comparison(record["name"], {**plain(axes), "base": base.to_dict()})
     rows: list[dict] = []
     status = "failed"
     try:
@@ -253,13 +238,13 @@ def _grid_cell(
     run = {"best_epoch": trained["result"].best_epoch, "seconds": round(time.perf_counter() - started, 2),
            "run_id": trained["run_id"]}
     store.add_comparison_cell(comparison_id, index, {**settings, **run}, trained["metrics"])
-    return _plain({**result_row(settings, trained["metrics"]), **run})
+    return plain({**result_row(settings, trained["metrics"]), **run})
 
 
 def grid_summary(rows: Sequence[Mapping]) -> list[dict]:
     """Mean and std over seeds per (fusion, temperature, loss) of grid rows, as JSON records (NaN as None)."""
     frame = pd.DataFrame(list(rows), columns=[*GRID_KEYS, *RESULT_COLUMNS, "best_epoch", "seconds", "run_id"])
-    return _plain(summarize_grid(frame).to_dict("records"))
+    return plain(summarize_grid(frame).to_dict("records"))
 
 
 def _require_dev_labels(record: Mapping, what: str) -> MindDataset:
@@ -378,7 +363,7 @@ def diagnostics_headline(report: Mapping) -> dict:
     logits, calibrated = report["logits"], report["calibrated"]
     raw = logits["logits"]["all"]
     weights = report["fusion_weights"]
-    return _plain({
+    return plain({
         "run_id": report.get("run_id"),
         "split": report["split"],
         "candidates": logits["candidates"],

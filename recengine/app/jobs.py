@@ -37,6 +37,7 @@ import psutil
 import recengine
 from recengine.data.store import Store
 from recengine.errors import InputError, JobCancelled, RecengineError
+from recengine.jsonable import plain
 from recengine.workspace import Workspace
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -102,28 +103,7 @@ def _query(store: Store, sql: str, params: tuple = ()) -> list[dict]:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, default=_plain, allow_nan=False)
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays as plain numbers and lists (NaN as None), paths as text: results come from
-    numeric code."""
-    if hasattr(value, "tolist"):
-        return _finite(value.tolist())
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with NaN and infinities replaced by None, recursively (JSON has no NaN)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+    return json.dumps(plain(value), allow_nan=False)
 
 
 def _row(row: dict) -> dict:
@@ -324,7 +304,7 @@ def wait(store: Store, job_id: int, *, timeout: float = 600.0, poll: float = 0.2
 def _finish(store: Store, job_id: int, status: str, *, result: Any = None, error: str | None = None,
             message: str | None = None, only_active: bool = False) -> None:
     sets = "status = ?, finished_at = ?, result = ?, error = ?"
-    values: list[Any] = [status, _now(), None if result is None else _json(_finite(result)), error]
+    values: list[Any] = [status, _now(), None if result is None else _json(result), error]
     if message is not None:
         sets += ", message = ?"
         values.append(message[:MESSAGE_LIMIT])
@@ -400,7 +380,7 @@ class Reporter:
             "INSERT INTO job_events (job_id, seq, time, kind, label, epoch, epochs, loss, metrics, message) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (self.job_id, self._seq, _now(), kind, self._label, epoch, epochs, loss,
-             None if metrics is None else _json(_finite(metrics)), message[:MESSAGE_LIMIT]),
+             None if metrics is None else _json(metrics), message[:MESSAGE_LIMIT]),
         )
 
     def _progress(self, fraction: float, message: str, *, force: bool) -> None:

@@ -62,14 +62,14 @@ def release_run_id(workspace: Workspace, run_id: str) -> None:
     shutil.rmtree(_reservation(workspace, run_id), ignore_errors=True)
 
 
-def _recorded_at(store: Store, folder: Path) -> dict | None:
+def recorded_at(store: Store, folder: Path) -> dict | None:
     """The store record of the run in ``folder`` (resolved), or None."""
     return next((run for run in store.runs() if Path(run["path"]).resolve() == folder.resolve()), None)
 
 
 def _id_for_folder(store: Store, folder: Path) -> str:
     """The run id of a folder: the id it is recorded under, else its name (with spaces joined), made unique."""
-    recorded = _recorded_at(store, folder)
+    recorded = recorded_at(store, folder)
     if recorded is not None:
         return recorded["run_id"]
     base = "_".join(folder.name.split()) or "run"
@@ -167,7 +167,7 @@ def find_run(store: Store, run: str | Path, *, dataset: str | Path | None = None
     names its dataset, a store name or folder, when the folder it records has moved)."""
     folder = Path(run)
     if folder.is_dir():  # a folder wins over a run id of the same name: it is what the user pointed at
-        recorded = _recorded_at(store, folder) if dataset is None else None
+        recorded = recorded_at(store, folder) if dataset is None else None
         if recorded is not None:
             return recorded
         name = datasets.resolve(store, dataset)["name"] if dataset is not None else None
@@ -188,12 +188,20 @@ def run_path(store: Store, run: str | Path) -> Path:
     raise InputError(f"no such run folder, nor a run id in {store.path}", path=folder)
 
 
+def remember_active(store: Store, *, dataset: str | None = None, run: str | None = None) -> None:
+    """Remember the dataset and/or run a face chose, so that every face starts with them next time (the dashboard's
+    sidebar; it checked the run when it was picked, see :func:`activate_run`)."""
+    if dataset:
+        store.set_setting(datasets.ACTIVE_DATASET, dataset)
+    if run:
+        store.set_setting(ACTIVE_RUN, run)
+
+
 def activate_run(store: Store, run_id: str) -> dict:
     """Make ``run_id`` (and its dataset) what every face starts with."""
     record = _record(store, run_id)
     check_run(record["path"])
-    store.set_setting(datasets.ACTIVE_DATASET, record["dataset"])
-    store.set_setting(ACTIVE_RUN, run_id)
+    remember_active(store, dataset=record["dataset"], run=run_id)
     return record
 
 

@@ -37,6 +37,8 @@ def open_service(
     """
     store.check()  # a damaged or unopenable store fails before the run loads
     dataset = load_dataset(data) if isinstance(data, (str, Path)) else data
-    loaded = load_run(runs.run_path(store, run), dataset=dataset, embedder=embedder, cache=cache,
-                      allow_dataset_change=allow_dataset_change)
-    return RecommenderService(loaded, store, embedder=embedder, cache=cache, **options)
+    folder = runs.run_path(store, run)
+    loaded = load_run(folder, dataset=dataset, embedder=embedder, cache=cache, allow_dataset_change=allow_dataset_change)
+    recorded = runs.recorded_at(store, folder)  # added articles name the run by its store id
+    return RecommenderService(loaded, store, embedder=embedder, cache=cache,
+                              run_id=recorded["run_id"] if recorded else None, **options)

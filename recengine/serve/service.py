@@ -62,6 +62,7 @@ class RecommenderService:
         cache: EmbeddingCache | str | Path | None = None,
         index_kind: str = "auto",
         now=None,
+        run_id: str | None = None,
     ):
         if isinstance(run, LoadedRun):
             self.run = run
@@ -77,8 +78,9 @@ class RecommenderService:
         # run recorded when new. A ``dataset`` given must be exactly that one.
         recorded = (self.run.meta.get("dataset") or {}).get("store_name")
         self.dataset = self.store.dataset_for(data, name=dataset or recorded, exact=dataset is not None)
-        # Run ids in the store are single tokens; a folder name with spaces still names its run.
-        self.run_id = "_".join(Path(self.run.path).name.split()) or None
+        # The store's id of the run when the caller knows it; else its folder's name (run ids are single tokens, so
+        # a folder name with spaces still names its run).
+        self.run_id = run_id or "_".join(Path(self.run.path).name.split()) or None
         self.now = latest_impression(data) if now is None else to_seconds(now)
         self.state = ServingState(self.run, self.store, self.dataset, self.embedder, self.cache, self.now, self.run_id)
         self._explanation = Explanation(self.state)
