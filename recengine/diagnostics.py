@@ -330,8 +330,7 @@ def saturation_demo(
         config.train.patience = epochs  # the demo shows every epoch: no early stopping
         if embedder is not None:
             config.model.embedder = embedder.backend
-        config.model.validate()
-        config.train.validate()
+        config.validate()
     dataset = data if isinstance(data, MindDataset) else load_dataset(data)
     first = next(iter(configs))
     report = progress or (lambda name, event: None)

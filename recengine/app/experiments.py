@@ -416,9 +416,7 @@ def zero_shot_compare(
         raise InputError("give either a dataset or a preset for the zero-shot comparison")
     if preset is not None and preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    config = RunConfig(ModelConfig(embedder=embedder or _default_embedder()), TrainConfig(epochs=epochs))
-    config.model.validate()
-    config.train.validate()
+    config = RunConfig(ModelConfig(embedder=embedder or _default_embedder()), TrainConfig(epochs=epochs)).validate()
     _whole(update_epochs, "update epochs", 0)
     _whole(full_epochs, "full epochs", 0)
     if update_epochs + full_epochs == 0:

@@ -65,10 +65,7 @@ def _config(data: Any, key: str):
 
     if not isinstance(data, dict):
         raise InputError(f"job parameter {key!r} must be a run configuration (an object)")
-    config = RunConfig.from_dict(data, source=f"job parameter {key!r}")
-    config.model.validate()
-    config.train.validate()
-    return config
+    return RunConfig.from_dict(data, source=f"job parameter {key!r}")  # checked against the schema
 
 
 def _known(params: Params, allowed: set[str]) -> None:
@@ -134,7 +131,7 @@ def check_update(workspace: Workspace, store: Store, params: Params) -> Params:
 
 def _check_update(workspace: Workspace, store: Store, params: Params) -> Params:
     from recengine.app.runs import find_run
-    from recengine.train.incremental import find_archived, input_fingerprint
+    from recengine.train.incremental import check_update_options, find_archived, input_fingerprint
 
     _known(params, {"parent", "new_data", "epochs", "full_epochs", "lr_decay", "allow_conflicts", "scratch"})
     parent = find_run(store, params.get("parent") or "")
@@ -143,14 +140,14 @@ def _check_update(workspace: Workspace, store: Store, params: Params) -> Params:
         raise InputError("the new data must be an existing MIND folder", path=folder)
     epochs = _whole(params, "epochs", 0, 1000, 2)
     full_epochs = _whole(params, "full_epochs", 0, 1000, 0)
-    if epochs + full_epochs == 0:
-        raise InputError("an update needs at least one epoch (new rows and/or everything)")
+    lr_decay = _number(params, "lr_decay", 0.0, 1.0, 0.3)
+    check_update_options(epochs, full_epochs, lr_decay)
     consumed = find_archived(workspace.archive, input_fingerprint(folder))
     if consumed is not None:
         raise InputError(f"{folder} was already consumed (archived at {consumed}); nothing to do")
     scratch = _scratch(workspace, params)
     return {"parent": parent["run_id"], "dataset": parent["dataset"], "new_data": str(folder.resolve()),
-            "epochs": epochs, "full_epochs": full_epochs, "lr_decay": _number(params, "lr_decay", 0.0, 1.0, 0.3),
+            "epochs": epochs, "full_epochs": full_epochs, "lr_decay": lr_decay,
             "allow_conflicts": bool(params.get("allow_conflicts", False)),
             "scratch": None if scratch is None else str(scratch)}
 

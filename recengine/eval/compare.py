@@ -64,8 +64,7 @@ def grid_configs(
         config = copy.deepcopy(base)
         config.model.fusion, config.model.temperature = fusion, float(temperature)
         config.train.loss, config.train.seed = loss, int(seed)
-        config.model.validate()
-        config.train.validate()
+        config.validate()
         cells.append(({"fusion": fusion, "temperature": float(temperature), "loss": loss, "seed": int(seed)}, config))
     return cells
 

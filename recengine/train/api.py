@@ -50,9 +50,7 @@ def train_run(
 
     ``store_name`` is the store's name for the dataset, recorded in meta.json beside its folder and fingerprint.
     """
-    config = config or RunConfig()
-    config.model.validate()
-    config.train.validate()
+    config = (config or RunConfig()).validate()
     dataset = _as_dataset(data)
     context = distributed.from_environment(config.train.device)
     if out is not None and context.is_main:  # only a run or an empty folder is replaced, and never the data

@@ -435,7 +435,8 @@ class _Grown:
     new_users: int
 
 
-def _check_options(epochs: int, full_epochs: int, lr_decay: float) -> None:
+def check_update_options(epochs: int, full_epochs: int, lr_decay: float) -> None:
+    """Refuse epoch counts and a learning-rate factor an update cannot run with (before any work)."""
     if epochs < 0 or full_epochs < 0 or epochs + full_epochs == 0:
         raise InputError("an update needs at least one epoch (new rows and/or everything)")
     if not 0.0 < lr_decay <= 1.0:
@@ -722,7 +723,7 @@ def update_run(
     (which keeps the parent's version of those articles and counts them in ``meta["update"]``). A parent
     dataset other than the one the parent was trained on is refused unless ``allow_dataset_change``.
     """
-    _check_options(epochs, full_epochs, lr_decay)
+    check_update_options(epochs, full_epochs, lr_decay)
     parent_path = Path(parent.path if isinstance(parent, LoadedRun) else parent).resolve()
     request = _Request(
         parent=parent if isinstance(parent, LoadedRun) else parent_path, parent_path=parent_path,
