@@ -18,7 +18,8 @@ from typing import Any
 from recengine.errors import InputError, RunFormatError
 
 # Bumped when a run folder's layout or meaning changes; runs from a newer version are refused.
-RUN_FORMAT_VERSION = 1
+# 2: select_on and validation_fraction; a version-1 config selected on dev.
+RUN_FORMAT_VERSION = 2
 
 VIEWS = ("id", "text", "graph")
 FUSIONS = ("concat", "attention", "gate")
@@ -30,6 +31,7 @@ SCHEDULES = ("cosine", "plateau", "none")
 EMBEDDERS = ("minilm", "openai", "hashing")
 TEXT_FIELDS = ("title", "title+abstract")
 NEW_ARTICLE_ID = ("mean", "neighbors")
+SELECT_ON = ("validation", "dev")
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
 DEVICES = ("auto", "cpu", "cuda")  # the form's suggestions; cuda:N is typed
 
@@ -241,8 +243,17 @@ class TrainConfig:
     schedule: str = setting("cosine", "Schedule", "learning-rate schedule", choices=SCHEDULES)
     warmup: float = setting(0.05, "Warmup share", "share of all steps spent warming up the learning rate", low=0,
                             high=0.9, step=0.01, advanced=True)
-    patience: int = setting(2, "Early-stopping patience", "epochs without a better dev AUC before stopping; the "
-                            "best epoch is kept", low=0, high=1000)
+    patience: int = setting(2, "Early-stopping patience", "epochs without a better selection AUC (see select_on) "
+                            "before stopping; the best epoch is kept", low=0, high=1000)
+    # Selecting on the split that is reported inflates it (newsreclib #4): by default the best epoch, early
+    # stopping and the calibration fit read a validation split carved from the end of train, never dev.
+    select_on: str = setting("validation", "Select on", "split that picks the best epoch, stops early and fits "
+                             "calibration: validation = the last impressions of train by time (dev is then "
+                             "never used for a choice); dev = as papers that select on dev do (every figure is "
+                             "then labelled 'selected on dev')", choices=SELECT_ON)
+    validation_fraction: float = setting(0.1, "Validation share of train", "share of train impressions, the "
+                                         "latest by time, held out as the validation split (select_on "
+                                         "validation only)", low=0.01, high=0.5, step=0.01, advanced=True)
     pos_weight: float | None = setting(None, "Positive weight (bce)", "bce only: weight of a click; auto = K (a "
                                        "click weighs as much as its K negatives)", low=0, high=1e4, low_open=True,
                                        optional=True, advanced=True)
@@ -255,8 +266,9 @@ class TrainConfig:
     seed: int = setting(0, "Seed", "random seed of initialisation, sampling and evaluation", low=0, high=2**32 - 1)
     device: str = setting("auto", "Device", "where training runs (auto: a GPU when there is one)",
                           pattern=DEVICE_PATTERN, allowed="auto, cpu or cuda[:N]", choices=DEVICES, advanced=True)
-    eval_impressions: int = setting(0, "Dev impressions per epoch (0 = all)", "dev impressions scored after each "
-                                    "epoch, 0 = all", low=0, high=10**9, advanced=True)
+    eval_impressions: int = setting(0, "Selection impressions per epoch (0 = all)", "impressions of the "
+                                    "selection split scored after each epoch, 0 = all", low=0, high=10**9,
+                                    advanced=True)
 
     def validate(self) -> "TrainConfig":
         _apply_schema(self)
@@ -307,9 +319,12 @@ class RunConfig:
                 f"{source}: written by a newer recengine (run format {version}; this version reads up to "
                 f"{RUN_FORMAT_VERSION}). Upgrade recengine to load it."
             )
+        train = dict(data.get("train", {}))
+        if version < 2:  # written before the validation split existed: the best epoch was picked on dev
+            train.setdefault("select_on", "dev")
         return cls(
             model=_from_fields(ModelConfig, data.get("model", {}), source).validate(),
-            train=_from_fields(TrainConfig, data.get("train", {}), source).validate(),
+            train=_from_fields(TrainConfig, train, source).validate(),
         )
 
 
