@@ -139,7 +139,11 @@ def curve(events: list[dict]) -> list[dict]:
     """Epoch milestones as the history :func:`recengine.plots.training_curves` draws (numbered in order, so an
     update's two phases follow each other)."""
     epochs = [e for e in events if e["kind"] == "epoch"]
-    return [{"epoch": n, "train_loss": e["loss"], "dev": e["metrics"]} for n, e in enumerate(epochs, 1)]
+    history = []
+    for n, e in enumerate(epochs, 1):
+        metrics = dict(e["metrics"] or {})
+        history.append({"epoch": n, "train_loss": e["loss"], "split": metrics.pop("split", "dev"), "valid": metrics})
+    return history
 
 
 def _outcome(job: dict, on_done: Callable[[dict], None] | None, key: str) -> None:

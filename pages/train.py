@@ -7,7 +7,7 @@ from pages import _forms, _jobs, _ui
 from recengine import plots
 from recengine.app import runs as app_runs
 from recengine.app.first_start import Defaults
-from recengine.tables import compare_runs, metric_summary, runs_table
+from recengine.tables import compare_runs, metric_summary, runs_table, selection_text
 
 DEFAULTS = Defaults.from_env()
 
@@ -111,6 +111,7 @@ with st.expander("Run details and the command line that reproduces it", icon=":m
         details = app_runs.show_run(store, shown_id)
         st.caption(f"Dataset {_ui.literal(details['dataset'])} · folder {_ui.literal(details['path'])} · "
                    f"{_ui.literal(details['mode'])} run, created {_ui.literal(details['created_at'])}")
+        st.caption(selection_text(details["meta"].get("selection")))
         st.code(details["reproduce"], language="bash", wrap_lines=True)
 
 with st.expander("Register a run folder made elsewhere", icon=":material/create_new_folder:"):

@@ -42,7 +42,8 @@ class Setting:
 
     ``kind`` and ``name`` are filled from the dataclass field. Numbers lie in ``low``..``high``; an end marked
     open excludes its bound (temperature > 0). ``optional`` accepts None, written ``none_text`` on the CLI.
-    ``advanced`` puts the widget in the form's expander; ``step`` and ``fmt`` are number-widget hints.
+    ``advanced`` puts the widget in the form's expander; ``step`` and ``fmt`` are number-widget hints. ``search`` is
+    the range ``recengine tune`` searches, inside the validation range (tests/test_tune.py walks the schema).
     """
 
     label: str
@@ -59,6 +60,8 @@ class Setting:
     advanced: bool = False
     step: float | None = None
     fmt: str | None = None
+    # Hyperparameter search (recengine.app.tune): (low, high, "log" | "linear") for a number, True for every choice.
+    search: tuple[float, float, str] | bool | None = None
     name: str = ""
     kind: str = ""
 
@@ -182,8 +185,8 @@ class ModelConfig:
     """What the recommender is made of."""
 
     views: tuple[str, ...] = setting(VIEWS, "Views", "the ways an article is read", choices=VIEWS)
-    dim: int = setting(64, "Dimension", "vector width", low=4, high=4096, step=8)
-    fusion: str = setting("attention", "Fusion", "how the views are fused", choices=FUSIONS)
+    dim: int = setting(64, "Dimension", "vector width", low=4, high=4096, step=8, search=(16, 128, "linear"))
+    fusion: str = setting("attention", "Fusion", "how the views are fused", choices=FUSIONS, search=True)
     user_encoder: str = setting("attention", "User encoder", "how clicked articles become a user",
                                 choices=USER_ENCODERS)
     gnn: str = setting("sage", "GNN", "graph encoder over articles and their entities", choices=GNNS)
@@ -193,7 +196,7 @@ class ModelConfig:
                            "Diagnostics)", choices=SCORINGS)
     # cosine / tau: tau 0.1 is seeds/001's "x10", 0.5 its "x2"
     temperature: float = setting(0.1, "Temperature τ", "logit = cosine / τ; τ 0.1 is seeds/001's ×10", low=0,
-                                 high=100, low_open=True, step=0.05)
+                                 high=100, low_open=True, step=0.05, search=(0.02, 1.0, "log"))
     # ReLU on article and user vectors, as the earlier system of seeds/001 had: all-positive vectors make
     # raw dot products large (its logits of 84-113) and cosine similarities start near 0.5.
     output_relu: bool = setting(False, "ReLU on vectors (seeds/001)", "ReLU on article and user vectors",
@@ -203,9 +206,10 @@ class ModelConfig:
     user_id_dim: int = setting(8, "User ID dimension", "width of the user ID vector, 0 = none", low=0, high=4096,
                                advanced=True)
     id_dropout: float = setting(0.3, "ID dropout", "share of article/user ID vectors replaced by the neutral one "
-                                "in training", low=0, high=0.9, step=0.05, advanced=True)
+                                "in training", low=0, high=0.9, step=0.05, advanced=True, search=(0.0, 0.6, "linear"))
     entity_dropout: float = setting(0.1, "Entity dropout", "share of articles seen without their entities in "
-                                    "training (sage encoder)", low=0, high=1, step=0.05, advanced=True)
+                                    "training (sage encoder)", low=0, high=1, step=0.05, advanced=True,
+                                    search=(0.0, 0.5, "linear"))
     freshness: bool = setting(True, "Freshness bonus", "learned bonus by article age at impression time",
                               advanced=True)
     new_article_id: str = setting("neighbors", "New article ID vector", "ID vector of an unseen article: the "
@@ -227,17 +231,17 @@ class ModelConfig:
 class TrainConfig:
     """How the recommender is trained."""
 
-    loss: str = setting("listwise", "Loss", "training loss", choices=LOSSES)
+    loss: str = setting("listwise", "Loss", "training loss", choices=LOSSES, search=True)
     # K non-clicks from the same impression per click (MIND standard); only infonce may use 0
     negatives: int = setting(4, "Negatives per click", "K non-clicks from the same impression per click (MIND "
-                             "standard: 4); 0 only with infonce", low=0, high=1000)
+                             "standard: 4); 0 only with infonce", low=0, high=1000, search=(1, 8, "linear"))
     epochs: int = setting(6, "Epochs", "passes over the training clicks", low=1, high=1000)
     lr: float = setting(3e-3, "Learning rate", "learning rate", low=0, high=10, low_open=True, step=1e-4,
-                        fmt="%.6f")
+                        fmt="%.6f", search=(1e-4, 3e-2, "log"))
     batch_size: int = setting(256, "Batch size", "clicks per step", low=1, high=1_000_000)
     # dense layers only: ID tables get none (see DESIGN pitfalls)
     weight_decay: float = setting(1e-4, "Weight decay", "weight decay of the dense layers (ID tables get none)",
-                                  low=0, high=10, step=1e-4, fmt="%.6f", advanced=True)
+                                  low=0, high=10, step=1e-4, fmt="%.6f", advanced=True, search=(1e-6, 1e-2, "log"))
     grad_clip: float = setting(1.0, "Gradient clip", "largest gradient norm of the dense layers, 0 = no clipping",
                                low=0, high=1e6, step=0.5, advanced=True)
     schedule: str = setting("cosine", "Schedule", "learning-rate schedule", choices=SCHEDULES)
@@ -262,7 +266,8 @@ class TrainConfig:
     # Learning-rate factor for the ID tables: sparse Adam moves a rarely clicked row as far per step as a
     # popular one, so at the full rate rare rows fit noise (dev AUC fell after epoch 2 on the demo preset).
     id_lr_scale: float = setting(0.1, "ID learning-rate factor", "rate of the ID tables relative to the rest "
-                                 "(rare rows overfit at 1)", low=0, high=10, step=0.05, advanced=True)
+                                 "(rare rows overfit at 1)", low=0, high=10, step=0.05, advanced=True,
+                                 search=(0.01, 1.0, "log"))
     seed: int = setting(0, "Seed", "random seed of initialisation, sampling and evaluation", low=0, high=2**32 - 1)
     device: str = setting("auto", "Device", "where training runs (auto: a GPU when there is one)",
                           pattern=DEVICE_PATTERN, allowed="auto, cpu or cuda[:N]", choices=DEVICES, advanced=True)

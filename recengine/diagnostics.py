@@ -319,7 +319,8 @@ def saturation_demo(
     """Train each of :func:`saturation_configs` (or those ``names``) on ``data`` (nothing saved) and watch the
     sigmoids.
 
-    Returns per config name: ``config`` (dict), ``loss`` and ``dev_auc`` per epoch, ``saturated_share`` and
+    Returns per config name: ``config`` (dict), ``loss`` and ``valid_auc`` per epoch (on ``valid_split``, the
+    selection split), ``saturated_share`` and
     ``pinned_share`` of the dev predictions at the end of each epoch, ``before`` and ``after`` (the
     :func:`logit_report` of dev before training and of the model training returns, its best epoch), ``best_epoch``
     and ``seconds``. ``progress(name, event)`` reports each config's training events.
@@ -346,7 +347,8 @@ def saturation_demo(
         out[name] = {
             "config": config.to_dict(),
             "loss": [entry["train_loss"] for entry in result.history],
-            "dev_auc": [(entry["dev"] or {}).get("auc") for entry in result.history],
+            "valid_auc": [(entry["valid"] or {}).get("auc") for entry in result.history],
+            "valid_split": prepared.selected_on,
             **watched,
             "best_epoch": result.best_epoch,
             "seconds": round(time.perf_counter() - started, 2),

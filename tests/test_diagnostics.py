@@ -166,7 +166,7 @@ def test_saturation_reproduces_seeds_001_and_the_fix(tiny):
     assert all(abs(loss - broken["loss"][0]) < 1e-3 for loss in broken["loss"])
     assert broken["loss"][0] > 40
     assert broken["after"]["pinned_share"] > 0.9
-    assert len(set(broken["dev_auc"])) == 1  # nothing learned
+    assert len(set(broken["valid_auc"])) == 1  # nothing learned
     assert fixed["loss"][-1] < 0.9 * fixed["loss"][0]
     assert fixed["after"]["saturated_share"] < 0.1
     assert max(fixed["saturated_share"]) < 0.1

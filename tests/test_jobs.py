@@ -111,7 +111,8 @@ def test_training_job_runs_in_its_own_process_and_registers_its_run(finished):
     assert [e["epoch"] for e in epochs] == [1, 2]
     saved = json.loads((Path(run["path"]) / "history.json").read_text())
     assert [e["loss"] for e in epochs] == pytest.approx([h["train_loss"] for h in saved])
-    assert [e["metrics"]["auc"] for e in epochs] == pytest.approx([h["dev"]["auc"] for h in saved])
+    assert [e["metrics"]["auc"] for e in epochs] == pytest.approx([h["valid"]["auc"] for h in saved])
+    assert {e["metrics"]["split"] for e in epochs} == {h["split"] for h in saved} == {"validation"}
     assert f"job {job_id} done" in jobs.log_path(workspace, job_id).read_text()
 
 
@@ -200,13 +201,14 @@ def test_reporter_throttles_steps_but_keeps_every_epoch(workspace, store, tiny):
     reporter(TrainEvent("step", epoch=1, epochs=2, step=1, steps=10, loss=0.9))
     reporter(TrainEvent("step", epoch=1, epochs=2, step=5, steps=10, loss=0.8))  # within the interval: not written
     after_steps = jobs.get(store, job_id)
-    reporter(TrainEvent("epoch", epoch=1, epochs=2, step=10, steps=10, loss=0.7, metrics={"auc": 0.6}))
+    reporter(TrainEvent("epoch", epoch=1, epochs=2, step=10, steps=10, loss=0.7, metrics={"auc": 0.6},
+                        split="validation"))
 
     assert after_steps["progress"] == pytest.approx(0.05) and "step 1/10" in after_steps["message"]
     job = jobs.get(store, job_id)
-    assert job["progress"] == pytest.approx(0.5) and "dev AUC 0.6000" in job["message"]
+    assert job["progress"] == pytest.approx(0.5) and "validation AUC 0.6000" in job["message"]
     assert [(e["kind"], e["epoch"], e["loss"], e["metrics"]) for e in jobs.events(store, job_id)] == [
-        ("epoch", 1, 0.7, {"auc": 0.6})]
+        ("epoch", 1, 0.7, {"auc": 0.6, "split": "validation"})]
 
 
 def test_reporter_follows_the_parts_of_an_experiment(workspace, store, tiny):

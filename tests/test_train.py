@@ -4,20 +4,23 @@ metrics complete, saved runs evaluate to the same numbers, the CLI answers bad i
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
-
 import torch
 
 from recengine.cli import main
 from recengine.config import ModelConfig, RunConfig, TrainConfig
 from recengine.data.mind import load_dataset
+from recengine.errors import InputError
+from recengine.eval.metrics import METRICS
 from recengine.train.api import evaluate_run, train_run
 from recengine.train.trainer import EarlyStopping, Trainer, TrainEvent, prepare
 
-METRIC_KEYS = {"auc", "mrr", "ndcg@5", "ndcg@10", "impressions", "skipped"}
+METRIC_KEYS = {*METRICS, "impressions", "skipped"}
 
 
 def tiny_config(**train) -> RunConfig:
@@ -46,23 +49,88 @@ def test_metrics_have_every_slice_beside_random_and_oracle(tiny_run):
     assert abs(metrics["random"]["auc"] - 0.5) < 0.06
 
 
-def test_the_run_keeps_its_best_epoch(tiny_data, tiny_cache):
-    run = train_run(tiny_data, tiny_config(epochs=5, patience=0, lr=0.05), cache=tiny_cache)
-    aucs = [h["dev"]["auc"] for h in run.result.history]
+def test_selecting_on_dev_keeps_the_best_dev_epoch_and_says_so(tiny_data, tiny_cache):
+    run = train_run(tiny_data, tiny_config(epochs=5, patience=0, lr=0.05, select_on="dev"), cache=tiny_cache)
+    aucs = [h["valid"]["auc"] for h in run.result.history]
     best = max(range(len(aucs)), key=aucs.__getitem__)
     assert run.result.best_epoch == best + 1
     assert run.metrics["model"]["auc"] == pytest.approx(aucs[best], abs=1e-12)
+    assert run.metrics["selected_on"] == "dev" and run.meta["selection"] == {"split": "dev"}
+
+
+def _dev_labels_shuffled(tiny_data, tmp_path):
+    """A copy of the dataset whose dev clicks sit on other candidates of the same impressions."""
+    copy = tmp_path / "shuffled"
+    shutil.copytree(tiny_data, copy)
+    behaviors = copy / "dev" / "behaviors.tsv"
+    rng = np.random.default_rng(0)
+    lines = []
+    for line in behaviors.read_text().splitlines():
+        fields = line.split("\t")
+        items = fields[4].split()
+        labels = rng.permutation([item.rsplit("-", 1)[1] for item in items])
+        fields[4] = " ".join(f"{item.rsplit('-', 1)[0]}-{label}" for item, label in zip(items, labels))
+        lines.append("\t".join(fields))
+    behaviors.write_text("\n".join(lines) + "\n")
+    return copy
+
+
+def test_by_default_dev_never_chooses_anything(tiny_data, tiny_cache, tmp_path):
+    """Selection reads the validation split carved from train: with dev's clicks moved elsewhere, the best epoch,
+    the early stop, every weight and the calibration stay exactly the same; only the reported dev figures move."""
+    config = tiny_config(epochs=4, patience=0, lr=0.05)
+    honest = train_run(tiny_data, config, cache=tiny_cache)
+    other_dev = train_run(_dev_labels_shuffled(tiny_data, tmp_path), config, cache=tiny_cache)
+    valid = [h["valid"] for h in honest.result.history]
+    assert valid == [h["valid"] for h in other_dev.result.history]
+    best = max(range(len(valid)), key=lambda i: valid[i]["auc"])
+    assert honest.result.best_epoch == other_dev.result.best_epoch == best + 1
+    assert honest.meta["calibration"] == other_dev.meta["calibration"]
+    assert honest.metrics["model"]["auc"] != other_dev.metrics["model"]["auc"]
+    assert honest.metrics["selected_on"] == "validation"
+
+
+def test_the_validation_split_is_the_latest_share_of_train(tiny_data, tiny_cache):
+    config = tiny_config(validation_fraction=0.2)
+    dataset = load_dataset(tiny_data)
+    prepared = prepare(dataset, config, cache=tiny_cache)
+    times = dataset.train.behaviors.times.astype("datetime64[s]").astype(np.int64)
+    n_valid = round(len(times) * 0.2)
+    assert (len(prepared.train), len(prepared.validation)) == (len(times) - n_valid, n_valid)
+    assert prepared.train.times.max() <= prepared.validation.times.min()
+    assert set(prepared.validation.impression_ids) == set(
+        dataset.train.behaviors.impression_ids[np.argsort(times, kind="stable")[-n_valid:]])
+    carve = prepared.carve
+    assert (carve["split"], carve["fraction"], carve["validation_impressions"]) == ("validation", 0.2, n_valid)
+    # Users seen only in the validation split are unknown to the model, as new dev users are.
+    fit_users = set(prepared.train.user_ids)
+    only_valid = set(prepared.validation.user_ids) - fit_users
+    assert only_valid and set(prepared.users.ids) == fit_users
+    assert (prepared.validation.user_rows[np.isin(prepared.validation.user_ids, list(only_valid))] == -1).all()
+    assert carve == prepare(dataset, config, cache=tiny_cache).carve  # deterministic
+
+
+def test_a_validation_split_without_a_ranked_impression_is_refused(tiny_data, tiny_cache):
+    from recengine.train.trainer import split_for_selection
+
+    dataset = load_dataset(tiny_data)
+    prepared = prepare(dataset, tiny_config(select_on="dev"), cache=tiny_cache)
+    one_class = prepared.train.select(np.arange(len(prepared.train)))
+    one_class.labels[:] = 0
+    one_class.labels[: prepared.train.candidate_ptr[1]] = 1  # only the first impression has clicks
+    with pytest.raises(InputError, match="validation split .* no impression with both a click and a non-click"):
+        split_for_selection(one_class, 0.1, "train")
 
 
 @pytest.mark.parametrize("patience", [0, 1])
-def test_training_stops_once_dev_auc_stops_improving(tiny_data, tiny_cache, patience):
+def test_training_stops_once_validation_auc_stops_improving(tiny_data, tiny_cache, patience):
     # A learning rate of zero leaves every weight where it is, so dev AUC can never beat epoch 1's. (Without ID
     # tables: their sparse optimizer refuses a zero rate.)
     config = RunConfig(ModelConfig(embedder="hashing", dim=32, views=("text", "graph"), user_id_dim=0),
                        TrainConfig(epochs=6, patience=patience))
     prepared = prepare(load_dataset(tiny_data), config, cache=tiny_cache)
     result = Trainer(prepared, config).fit(lr_scale=0.0)
-    aucs = [h["dev"]["auc"] for h in result.history]
+    aucs = [h["valid"]["auc"] for h in result.history]
     assert len(aucs) == patience + 2 and len(set(aucs)) == 1
     assert result.stopped_early and result.best_epoch == 1
 
@@ -173,9 +241,10 @@ def test_train_on_a_missing_folder_says_so(tmp_path, capsys):
 
 def test_plateau_schedule_halves_the_rate_and_keeps_it_halved(tiny_data, tiny_cache):
     # A huge rate makes dev AUC stop improving; each such epoch must halve the rate, for good.
-    run = train_run(tiny_data, tiny_config(schedule="plateau", lr=3.0, epochs=4, patience=10, warmup=0.0),
-                    cache=tiny_cache)
-    aucs = [h["dev"]["auc"] for h in run.result.history]
+    # (Selected on dev: on tiny, this rate's dev AUC stalls within four epochs; its validation AUC need not.)
+    run = train_run(tiny_data, tiny_config(schedule="plateau", lr=3.0, epochs=4, patience=10, warmup=0.0,
+                                           select_on="dev"), cache=tiny_cache)
+    aucs = [h["valid"]["auc"] for h in run.result.history]
     rates = [h["lr"] for h in run.result.history]
     # Each entry is the rate used during that epoch; the decision taken after epoch i (ReduceLROnPlateau, mode
     # max, relative threshold 1e-4, patience 0) applies from epoch i + 1 on.
@@ -189,8 +258,6 @@ def test_plateau_schedule_halves_the_rate_and_keeps_it_halved(tiny_data, tiny_ca
 
 
 def test_predict_writes_a_leaderboard_file_that_scores_like_evaluate(tiny_run, tiny_data, tmp_path, capsys):
-    from recengine.data.mind import load_dataset
-
     assert main(["predict", "--run", str(tiny_run), "--split", "dev", "--out", str(tmp_path / "prediction.txt")]) == 0
     written = json.loads(capsys.readouterr().out)
     dev = load_dataset(tiny_data).dev.behaviors

@@ -295,7 +295,9 @@ def test_an_update_improves_the_articles_it_learned_about(tiny_run, tiny_data, m
     morning showed: the update beats its parent by a clear margin, on the clicks and on the true probabilities.
 
     On tiny, training the new ID rows alone does not (their neighbour-filled start is already as good); two
-    epochs over everything at the parent's rate do, by +0.045 AUC on the clicks and +0.033 on the truth."""
+    epochs over everything at the parent's rate do, by +0.012 AUC on the clicks and +0.008 on the truth. (Before
+    the update selected its epoch on a validation split carved from the morning, it selected on this afternoon
+    and showed +0.045 and +0.033: the difference was selection on the judged split.)"""
     data = load_dataset(tiny_data)
     before, afternoon = split_by_time(data.dev, CUTOFF)
     judged = MindDataset(data.root, {"train": data.train, "dev": afternoon}, data.report, data.truth, data.meta)
@@ -307,5 +309,5 @@ def test_an_update_improves_the_articles_it_learned_about(tiny_run, tiny_data, m
                        archive=tmp_path / "archive", cache=tiny_cache).recommender
     parent_clicks, parent_truth = slice_auc(parent, judged, learned, tiny_cache)
     child_clicks, child_truth = slice_auc(child, judged, learned, tiny_cache)
-    assert child_clicks > parent_clicks + 0.02
-    assert child_truth > parent_truth + 0.015
+    assert child_clicks > parent_clicks + 0.008
+    assert child_truth > parent_truth + 0.005

@@ -57,7 +57,6 @@ from recengine.data.mind import NEWS_COLUMNS, NEWS_FILE, Behaviors, MindDataset,
 from recengine.data.store import timeout_s
 from recengine.errors import InputError, RecengineError
 from recengine.eval.evaluate import evaluate_interactions
-from recengine.model.calibration import calibrate
 from recengine.model.catalog import IdMap
 from recengine.model.interactions import Interactions, attach_history_times, build_interactions, click_log
 from recengine.model.network import RecommenderNet
@@ -65,7 +64,9 @@ from recengine.model.recommender import Recommender
 from recengine.outputs import check_not_input, check_output_folder, check_writable, mkdir_checked
 from recengine.text import get_embedder
 from recengine.train.runs import LoadedRun, load_run, model_on_split, now_iso, read_run_files, save_run, split_view
-from recengine.train.trainer import Prepared, ProgressCallback, Trainer, TrainEvent
+from recengine.train.trainer import (
+    Prepared, ProgressCallback, Trainer, TrainEvent, fit_calibration, split_for_selection,
+)
 from recengine.workspace import Workspace
 
 ID_TABLES = ("article_ids.weight", "article_bias.weight", "user_ids.weight")
@@ -512,16 +513,23 @@ def _grow(base: Recommender, fresh: MindDataset, evaluation: MindDataset, embedd
     train = build_interactions(fresh.train.behaviors, catalog, users)
     if not (train.labels == 1).any():
         raise InputError("the new data has no clicks on known or new articles", path=fresh.root)
+    # The parent's selection rule holds for the update too: the new data's latest impressions select.
+    selection = base.config.train
+    validation, carve = None, {"split": "dev"}
+    if selection.select_on == "validation":
+        train, validation, carve = split_for_selection(train, selection.validation_fraction, "the new data")
     net = grow_network(base, catalog, users, *_seen(train, len(catalog), len(users)))
     with_times = base.config.model.user_encoder == "transformer"
     if with_times:
         attach_history_times(train, click_log([train]))
+        if validation is not None:
+            attach_history_times(validation, click_log([train, validation]))
     eval_catalog, dev, truth = catalog, None, None
     if evaluation.dev is not None and evaluation.dev.behaviors.labeled:
         eval_catalog, dev, truth = split_view(
             catalog, users, evaluation, "dev", embedder=embedder, cache=cache, with_times=with_times
         )
-    prepared = Prepared(catalog, users, train, eval_catalog, dev, truth, embedder, label)
+    prepared = Prepared(catalog, users, train, eval_catalog, dev, truth, embedder, label, [], validation, carve)
     return _Grown(prepared, net, len(new_articles), len(new_users))
 
 
@@ -598,6 +606,7 @@ def _child_meta(request: _Request, journal: _Journal, loaded: LoadedRun, grown: 
         "samples_seen": int(loaded.meta.get("samples_seen", 0)) + samples,
         "new_articles": grown.new_articles,
         "new_users": grown.new_users,
+        "selection": grown.prepared.carve,
         "update": {
             "input": str(request.new_data.resolve()),
             "fingerprint": fingerprint,
@@ -639,9 +648,11 @@ def _stage(request: _Request, journal: _Journal, fresh: MindDataset, fingerprint
     history, samples = _train(request, grown, base, progress)
     p = grown.prepared
     updated = Recommender(base.config, p.catalog, p.users, grown.net, str(base.device))
-    updated.calibration = calibrate(updated, p.train, seed=base.config.train.seed)
+    updated.calibration = fit_calibration(updated, p, seed=base.config.train.seed)
     report(TrainEvent("prepare", message="evaluating the update and its parent on dev"))
     metrics, parent_metrics = _evaluate(updated, grown, base, evaluation, embedder, cache)
+    if metrics is not None:
+        metrics["selected_on"] = p.selected_on
     meta = _child_meta(request, journal, loaded, grown, fingerprint, skipped, samples, time.perf_counter() - started)
     meta.update(parent_metrics=parent_metrics, calibration=updated.calibration.to_dict())
     save_run(journal.staged_run, updated, meta=meta, history=history, metrics=metrics)

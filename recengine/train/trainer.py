@@ -1,4 +1,5 @@
-"""Training: prepare a dataset, fit the network with early stopping on dev AUC, report progress.
+"""Training: prepare a dataset, fit the network with early stopping on the selection split's AUC (a validation
+split carved from the end of train by default, dev with ``select_on="dev"``), report progress.
 
 The catalogue the network trains on holds the train split's articles only; dev-only
 articles are appended afterwards (zero-shot, the same path as adding an article), so
@@ -23,6 +24,7 @@ from recengine.data.mind import MindDataset, gather_ranges
 from recengine.errors import InputError
 from recengine.graph import GraphTensors
 from recengine.eval.metrics import mind_metrics_csr
+from recengine.model.calibration import Calibration, calibrate
 from recengine.model.catalog import UNKNOWN_TIME, Catalog, IdMap
 from recengine.model.interactions import Interactions, attach_history_times, build_interactions, click_log, pad_last
 from recengine.model.network import RecommenderNet
@@ -45,8 +47,9 @@ class TrainEvent:
     steps: int = 0
     loss: float | None = None
     lr: float | None = None
-    metrics: dict | None = None
+    metrics: dict | None = None  # epoch: the selection split's metrics
     message: str = ""
+    split: str = ""  # epoch: the split ``metrics`` were measured on ("validation" or "dev")
 
 
 ProgressCallback = Callable[[TrainEvent], None]
@@ -76,6 +79,49 @@ class Prepared:
     embedder: TextEmbedder
     dataset_root: str = ""
     warnings: list[str] = field(default_factory=list)
+    validation: Interactions | None = None  # the carved end of train (select_on validation), on ``catalog``
+    carve: dict = field(default_factory=dict)  # how ``validation`` was carved, for meta.json
+
+    @property
+    def selection(self) -> Interactions | None:
+        """The impressions that pick the best epoch, stop early and fit calibration: the validation split when
+        one was carved, else dev (select_on dev), else None."""
+        return self.validation if self.validation is not None else self.dev
+
+    @property
+    def selected_on(self) -> str | None:
+        return "validation" if self.validation is not None else "dev" if self.dev is not None else None
+
+
+def carve_validation(times: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(fit rows, validation rows), each ascending: the latest ``fraction`` of impressions by time (at least one)
+    are validation. Ties in time keep file order (a stable sort), so the carve is deterministic."""
+    order = np.argsort(np.asarray(times), kind="stable")
+    n_valid = min(len(order) - 1, max(1, round(len(order) * fraction)))
+    return np.sort(order[: len(order) - n_valid]), np.sort(order[len(order) - n_valid :])
+
+
+def split_for_selection(
+    everything: Interactions, fraction: float, where: str
+) -> tuple[Interactions, Interactions, dict]:
+    """Train impressions split into (fit, validation, carve record); refused when validation cannot rank
+    (no impression with both a click and a non-click) or nothing is left to fit."""
+    fit_rows, valid_rows = carve_validation(everything.times, fraction)
+    fit, validation = everything.select(fit_rows), everything.select(valid_rows)
+    labels, owner = validation.labels, validation.candidate_rows
+    clicks = np.bincount(owner, weights=labels == 1, minlength=len(validation))
+    sizes = np.diff(validation.candidate_ptr)
+    if len(fit_rows) == 0 or not ((clicks > 0) & (clicks < sizes)).any():
+        raise InputError(
+            f"the validation split (the latest {fraction:.0%} of {where}'s {len(everything):,} impressions) has no "
+            "impression with both a click and a non-click to select on; raise --validation-fraction or use "
+            "--select-on dev"
+        )
+    as_text = lambda unix: str(np.datetime64(int(unix), "s"))  # noqa: E731
+    carve = {"split": "validation", "fraction": fraction, "rule": "the latest impressions of train by time",
+             "fit_impressions": len(fit), "validation_impressions": len(validation),
+             "validation_from": as_text(validation.times.min()), "validation_to": as_text(validation.times.max())}
+    return fit, validation, carve
 
 
 def prepare(
@@ -105,26 +151,46 @@ def prepare(
         progress=embedding_progress,
     )
     catalog.note_first_seen(dataset.train.behaviors)
-    users = IdMap(dataset.train.behaviors.users)
-    train = build_interactions(dataset.train.behaviors, catalog, users)
-    if not (train.labels == 1).any():
+    behaviors = dataset.train.behaviors
+    # Users only in the validation split stay unknown to the model, as dev's new users are.
+    fit_rows = np.arange(len(behaviors))
+    if config.train.select_on == "validation":
+        fit_rows = carve_validation(behaviors.times, config.train.validation_fraction)[0]
+    users = IdMap(behaviors.users[np.unique(behaviors.user_index[fit_rows])])
+    everything = build_interactions(behaviors, catalog, users)
+    if not (everything.labels == 1).any():
         raise InputError("no train impression has a click on an article of news.tsv", path=dataset.train.path)
+    train, validation, carve = everything, None, {"split": "dev"}
+    if config.train.select_on == "validation":
+        train, validation, carve = split_for_selection(everything, config.train.validation_fraction, "train")
     warnings = [w for w in [catalog.text_info.get("warning")] if w]
-    if train.dropped_candidates:
+    if everything.dropped_candidates:
         warnings.append(
-            f"{train.dropped_candidates:,} train candidates name articles missing from news.tsv and were ignored"
+            f"{everything.dropped_candidates:,} train candidates name articles missing from news.tsv and were ignored"
         )
 
     with_times = model.user_encoder == "transformer"
     if with_times:
         attach_history_times(train, click_log([train]))
+        if validation is not None:
+            attach_history_times(validation, click_log([train, validation]))
     eval_catalog, dev, truth = catalog, None, None
     if dataset.dev is not None and dataset.dev.behaviors.labeled:
         report(TrainEvent("prepare", message="adding dev-only articles (zero-shot)"))
         eval_catalog, dev, truth = split_view(
             catalog, users, dataset, "dev", embedder=embedder, cache=cache, with_times=with_times
         )
-    return Prepared(catalog, users, train, eval_catalog, dev, truth, embedder, str(dataset.root), warnings)
+    if dev is None and validation is None:
+        carve = {"split": None}
+    return Prepared(catalog, users, train, eval_catalog, dev, truth, embedder, str(dataset.root), warnings,
+                    validation, carve)
+
+
+def fit_calibration(recommender: Recommender, prepared: Prepared, *, seed: int) -> Calibration:
+    """Platt calibration fitted on the selection split (held-out clicks), or on train when there is none."""
+    if prepared.selection is None:
+        return calibrate(recommender, prepared.train, seed=seed)
+    return calibrate(recommender.over(prepared.eval_catalog), prepared.selection, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------- batches
@@ -410,7 +476,8 @@ class Trainer:
         return Recommender(self.config, self.prepared.eval_catalog, self.prepared.users, self.net, str(self.device))
 
     def fit(self, *, trainable: Callable[[str], bool] | None = None, lr_scale: float = 1.0) -> TrainResult:
-        """Train for ``config.train.epochs`` epochs, stopping early on dev AUC and restoring the best state.
+        """Train for ``config.train.epochs`` epochs, stopping early on the selection split's AUC and restoring
+        the best state.
 
         ``trainable(name)`` restricts which parameters move (incremental updates); ``lr_scale`` scales the rate.
         """
@@ -439,7 +506,7 @@ class Trainer:
             history.append(entry)
             optimization.end_epoch(score)
             self.progress(TrainEvent("epoch", epoch, cfg.epochs, data.steps_per_epoch, data.steps_per_epoch,
-                                     entry["train_loss"], entry["lr"], metrics))
+                                     entry["train_loss"], entry["lr"], metrics, split=entry["split"] or ""))
             stopping.update(epoch, score, self.net)
             if stopping.should_stop:
                 stopped_early = epoch < cfg.epochs
@@ -495,9 +562,9 @@ class Trainer:
         return stats
 
     def valid_epoch(self, evaluator: Recommender) -> dict | None:
-        """Dev metrics after an epoch (None without a labelled dev split); the impressions are split across
+        """Metrics on the selection split after an epoch (None without one); the impressions are split across
         ranks and the scores gathered, so every rank computes the same numbers (and stops at the same epoch)."""
-        dev = self.prepared.dev
+        dev = self.prepared.selection
         if dev is None:
             return None
         evaluator.invalidate()  # the weights changed since the last scoring
@@ -531,7 +598,8 @@ class Trainer:
             "epoch": epoch,
             "train_loss": distributed.mean(stats.loss / steps, self.context),
             "lr": optimization.lr,
-            "dev": metrics,
+            "valid": metrics,
+            "split": self.prepared.selected_on,
             "grad_norms": {name: total / steps for name, total in stats.grad_norms.items()},
             "seconds": round(seconds, 3),
             "samples": stats.steps * data.rank_batch * world,
