@@ -25,6 +25,8 @@ PAGES = (
              "pick, generate or import a dataset and look at its statistics"),
     PageInfo("train", "Train & load", ":material/model_training:", "Train & load",
              "train a model with any setting, load or compare runs"),
+    PageInfo("evaluation", "Evaluation", ":material/analytics:", "Evaluation",
+             "the model beside random and the oracle, by slice, with confidence intervals"),
     PageInfo("diagnostics", "Diagnostics", ":material/monitoring:", "Diagnostics",
              "logits, sigmoid saturation, gradients, fusion weights"),
     PageInfo("new_articles", "New articles", ":material/post_add:", "New articles",

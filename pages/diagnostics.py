@@ -57,6 +57,25 @@ with _ui.boundary("computing the diagnostics"):
     left.plotly_chart(plots.gradient_norms_chart(report["gradient_norms"]), key="grad-norms")
     right.plotly_chart(plots.fusion_weights_chart(report["fusion_weights"]), key="fusion-weights")
 
+st.subheader("Calibration against the truth")
+reliability = (run["metrics"] or {}).get("reliability")
+if reliability is None:
+    st.info("This run was evaluated before reliability curves existed: evaluate it again (on Home or "
+            "Evaluation) to draw them.", icon=":material/info:")
+else:
+    st.plotly_chart(plots.reliability_chart(reliability), key="reliability")
+    eces = {kind: reliability[kind] for kind in ("raw", "calibrated") if reliability.get(kind)}
+    figures = "; ".join(f"{kind}: {_ui.fmt(c['ece_vs_truth'], 4)} vs truth, {_ui.fmt(c['ece_vs_observed'], 4)} "
+                        "vs observed" for kind, c in eces.items())
+    st.caption(
+        f"Dev candidates sorted by predicted click probability and cut into {reliability['bins']} bins of equal "
+        "size; each point is a bin's mean prediction against, **vs truth**, the mean true click probability the "
+        "synthetic world drew the clicks from (only a synthetic world knows it), and, **vs observed**, the "
+        "share of the bin's candidates that were clicked (all real data has; it also carries the luck of the "
+        "draw). On the dotted diagonal the predictions are right. The expected calibration error (ECE) is the "
+        f"mean gap between a bin's prediction and its target, weighted by candidates: {figures}."
+    )
+
 st.subheader("Saturation demonstration")
 st.markdown(
     "An earlier system (seeds/001) scored with a **raw dot product** of ReLU'd vectors: logits of 84–113, every "
@@ -97,7 +116,8 @@ if shown:
             after = result["after"]
             a, b = st.columns(2)
             a.metric("Final loss", _ui.fmt(result["loss"][-1] if result["loss"] else None))
-            b.metric("Dev AUC", _ui.fmt(result["dev_auc"][-1] if result["dev_auc"] else None))
+            aucs, split = experiments.saturation_aucs(result)
+            b.metric(f"{split.capitalize()} AUC", _ui.fmt(aucs[-1] if aucs else None))
             a.metric("Pinned at 0 or 1", _ui.percent(after["pinned_share"]))
             b.metric("Largest logit", _ui.fmt(after["logits"]["all"]["max"], 1),
                      help=f"The logits range from {_ui.fmt(after['logits']['all']['min'], 1)} to "

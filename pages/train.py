@@ -4,6 +4,7 @@
 import streamlit as st
 
 from pages import _forms, _jobs, _ui
+from pages._significance import render_run_pair
 from recengine import plots
 from recengine.app import runs as app_runs
 from recengine.app.first_start import Defaults
@@ -141,5 +142,6 @@ if len(picked) >= 2:
     for col, run in zip(st.columns(min(len(chosen_runs), 3)), chosen_runs[:3]):
         col.caption(_ui.literal(run["run_id"]))
         col.plotly_chart(plots.metrics_chart(run["metrics"]), key=f"compare-chart-{run['run_id']}")
+    render_run_pair(store, picked[0], picked[1])
 elif picked:
     st.caption("Pick at least two runs.")

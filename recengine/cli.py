@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "predict",
     "metrics",
     "compare",
+    "tune",
     "diagnostics",
     "demo",
     "zero_shot",

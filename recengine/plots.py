@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from recengine.errors import InputError
 from recengine.eval.compare import summarize_grid
-from recengine.eval.evaluate import SLICE_UNITS
+from recengine.eval.evaluate import SLICE_UNITS, selected_on
 from recengine.eval.metrics import METRIC_LABELS, METRICS
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
@@ -168,28 +168,42 @@ def gradient_norms_chart(frame: pd.DataFrame | None) -> go.Figure:
     return _style(fig, title, "epoch", "mean gradient L2 norm per step")
 
 
+def selection_split(entry: dict) -> str:
+    """The split an epoch's history entry was scored on: "validation" or "dev" (runs before the validation
+    split kept dev's metrics under "dev")."""
+    return entry.get("split") or "dev"
+
+
+def selection_auc(entry: dict) -> float | None:
+    """An epoch's AUC on its selection split, or None when it had none."""
+    return (entry.get("valid") or entry.get("dev") or {}).get("auc")
+
+
 def training_curves(
     history: Sequence[dict] | None, *, random_auc: float | None = None, oracle_auc: float | None = None
 ) -> go.Figure:
-    """Train loss and dev AUC per epoch side by side; works on a partial history (live training).
-    ``random_auc`` and ``oracle_auc`` are drawn as reference lines on the AUC panel."""
+    """Train loss and the selection split's AUC per epoch side by side; works on a partial history (live
+    training). ``random_auc`` and ``oracle_auc`` (dev's) are drawn as reference lines on the AUC panel."""
     title = "Training"
     epochs = [entry for entry in history or [] if "epoch" in entry]
     if not epochs:
         return empty_figure(title, "No epoch has finished yet.")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss", "dev AUC"))
+    split = selection_split(epochs[-1])
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss", f"{split} AUC (picks the best epoch)"))
     fig.add_trace(go.Scatter(
         x=[e["epoch"] for e in epochs], y=[e.get("train_loss") for e in epochs], name="train loss",
         mode="lines+markers+text", text=[_fmt(e.get("train_loss")) for e in epochs], textposition="top center",
         line=dict(color=PALETTE["orange"]), marker=dict(symbol="square"),
     ), row=1, col=1)
-    scored = [e for e in epochs if (e.get("dev") or {}).get("auc") is not None]
+    aucs = [(e["epoch"], selection_auc(e)) for e in epochs if selection_auc(e) is not None]
     fig.add_trace(go.Scatter(
-        x=[e["epoch"] for e in scored], y=[e["dev"]["auc"] for e in scored], name="dev AUC",
-        mode="lines+markers+text", text=[_fmt(e["dev"]["auc"]) for e in scored], textposition="top center",
+        x=[epoch for epoch, _ in aucs], y=[auc for _, auc in aucs], name=f"{split} AUC",
+        mode="lines+markers+text", text=[_fmt(auc) for _, auc in aucs], textposition="top center",
         line=dict(color=MODEL), marker=dict(symbol="circle"),
     ), row=1, col=2)
-    for value, label, colour, dash in ((random_auc, "random", RANDOM, "dot"), (oracle_auc, "oracle", ORACLE, "dash")):
+    on = "" if split == "dev" else " (dev)"
+    for value, label, colour, dash in ((random_auc, f"random{on}", RANDOM, "dot"),
+                                       (oracle_auc, f"oracle{on}", ORACLE, "dash")):
         if not _is_missing(value):
             fig.add_hline(y=value, row=1, col=2, line_dash=dash, line_color=colour,
                           annotation_text=f"{label} {value:.3f}", annotation_position="bottom right")
@@ -257,6 +271,8 @@ def metrics_chart(metrics: dict | None, metric: str = "auc") -> go.Figure:
     title = f"{METRIC_LABELS.get(metric, metric)} beside random and oracle"
     if not metrics or not metrics.get("model"):
         return empty_figure(title, "No evaluation to show yet.")
+    if selected_on(metrics) == "dev":
+        title += " (selected on dev)"
     groups = [("overall", metrics["model"], metrics.get("random"), metrics.get("oracle"))]
     for name, values in (metrics.get("slices") or {}).items():
         baselines = (metrics.get("baselines") or {}).get(name) or {}
@@ -277,10 +293,24 @@ def metrics_chart(metrics: dict | None, metric: str = "auc") -> go.Figure:
     return _style(fig, title, "slice", metric)
 
 
-def comparison_heatmap(frame: pd.DataFrame | None, metric: str = "auc", *, loss: str | None = None) -> go.Figure:
+NOT_DISTINGUISHABLE = "≈"  # a heatmap cell whose every seed's 95% interval against the best cell crosses zero
+BEST_MARK = "★"
+
+
+def comparison_heatmap(
+    frame: pd.DataFrame | None, metric: str = "auc", *, loss: str | None = None,
+    references: tuple[float | None, float | None] | None = None,
+) -> go.Figure:
     """``metric`` by fusion (rows) x temperature (columns), mean over seeds, cells labelled mean ± std,
-    from a comparison frame (:func:`recengine.tables.stored_comparison`). ``loss`` picks one loss (default: the first)."""
-    title = f"{metric} by fusion and temperature"
+    from a comparison frame (:func:`recengine.tables.stored_comparison`). ``loss`` picks one loss (default: the first).
+
+    The colour scale runs from random to the oracle (``references``, default the frame's ``random_<metric>`` and
+    ``oracle_<metric>`` means), widened to the data if a cell falls outside, and the colour bar labels both ends.
+    With the comparison against the best cell (``<metric>_ci_low``/``_ci_high`` columns), the best cell is marked
+    ★ and a cell whose every seed's 95% interval of the difference from it crosses zero is marked ≈ (not
+    distinguishable from the best)."""
+    label = METRIC_LABELS.get(metric, metric)
+    title = f"{label} by fusion and temperature"
     if frame is None or frame.empty:
         return empty_figure(title, "No comparison results yet.")
     if metric not in frame.columns:
@@ -293,6 +323,7 @@ def comparison_heatmap(frame: pd.DataFrame | None, metric: str = "auc", *, loss:
     fusions = list(dict.fromkeys(summary["fusion"]))
     temperatures = sorted(set(summary["temperature"]))
     cell = summary.set_index(["fusion", "temperature"])
+    marks = _heatmap_marks(frame, loss, metric)
     z, text = [], []
     for fusion in fusions:
         z_row, text_row = [], []
@@ -300,18 +331,57 @@ def comparison_heatmap(frame: pd.DataFrame | None, metric: str = "auc", *, loss:
             mean = cell[f"{metric}_mean"].get((fusion, t), np.nan)
             std = cell[f"{metric}_std"].get((fusion, t), np.nan)
             z_row.append(None if _is_missing(mean) else float(mean))
-            text_row.append(_fmt(mean) + ("" if _is_missing(std) else f" ± {std:.3f}"))
+            mark = marks.get((fusion, t), "")
+            text_row.append(_fmt(mean) + ("" if _is_missing(std) else f" ± {std:.3f}") + (f" {mark}" if mark else ""))
         z.append(z_row)
         text.append(text_row)
     seeds = int(summary["seeds"].max())
     fig = go.Figure(go.Heatmap(
         x=[f"{t:g}" for t in temperatures], y=fusions, z=z, text=text, texttemplate="%{text}",
-        colorscale="Viridis", colorbar=dict(title=dict(text=metric)),
-        hovertemplate="fusion %{y}<br>temperature %{x}<br>%{text}<extra></extra>",
+        colorscale="Viridis", hovertemplate="fusion %{y}<br>temperature %{x}<br>%{text}<extra></extra>",
+        **_anchored_scale(chosen, metric, label, z, references),
     ))
     fig.update_xaxes(type="category")
     fig.update_yaxes(type="category")
     return _style(fig, f"{title} ({loss}, mean over {seeds} seed{'s' if seeds != 1 else ''})", "temperature", "fusion")
+
+
+def _heatmap_marks(frame: pd.DataFrame, loss: str, metric: str) -> dict[tuple, str]:
+    """(fusion, temperature) of ``loss`` -> ★ for the best cell's setting (highest AUC, the first on a tie, as the
+    grid chose it), ≈ where no seed's interval against the best cell excludes zero."""
+    low, high = f"{metric}_ci_low", f"{metric}_ci_high"
+    if low not in frame.columns or frame["auc"].isna().all():
+        return {}
+    best = frame.loc[frame["auc"].idxmax()]
+    marks = {}
+    for (fusion, t), rows in frame[frame["loss"] == loss].groupby(["fusion", "temperature"], sort=False):
+        if (best["loss"], best["fusion"], best["temperature"]) == (loss, fusion, t):
+            marks[(fusion, t)] = BEST_MARK
+        elif rows[low].notna().all() and ((rows[low] <= 0) & (rows[high] >= 0)).all():
+            marks[(fusion, t)] = NOT_DISTINGUISHABLE
+    return marks
+
+
+def _anchored_scale(frame: pd.DataFrame, metric: str, label: str, z: list[list], references) -> dict:
+    """zmin/zmax at random and the oracle (widened to the data) and a colour bar naming both ends."""
+    random, oracle = references if references is not None else (
+        _column_mean(frame, f"random_{metric}"), _column_mean(frame, f"oracle_{metric}"))
+    values = [v for row in z for v in row if v is not None]
+    if _is_missing(random) or _is_missing(oracle) or not values:
+        return {"colorbar": dict(title=dict(text=label))}
+    low, high = min(random, *values), max(oracle, *values)
+    ticks = [low, *np.linspace(low, high, 5)[1:-1], high]
+    names = {low: f"random {random:.3f}" if low == random else f"{low:.3f}",
+             high: f"oracle {oracle:.3f}" if high == oracle else f"{high:.3f}"}
+    return {"zmin": low, "zmax": high, "colorbar": dict(
+        title=dict(text=f"{label}<br>random → oracle"), tickvals=ticks,
+        ticktext=[names.get(t, f"{t:.3f}") for t in ticks])}
+
+
+def _column_mean(frame: pd.DataFrame, column: str) -> float | None:
+    if column not in frame.columns or frame[column].isna().all():
+        return None
+    return float(frame[column].mean())
 
 
 def zero_shot_chart(rows: Sequence[Mapping] | None) -> go.Figure:
@@ -404,3 +474,115 @@ def coverage_chart(coverage: Mapping | None) -> go.Figure:
             showarrow=False, xanchor="left", font=dict(color=PALETTE["vermillion"]),
         )
     return _style(fig, title, "share of articles", None)
+
+
+def beyond_chart(result: Mapping | None) -> go.Figure:
+    """Each beyond-accuracy measure (:data:`recengine.eval.beyond.MEASURE_UNITS`) of the recommender's served lists
+    beside random and most-popular lists, one small panel per measure (the measures have different scales), the
+    value written on each bar; ``result`` as :func:`recengine.app.evaluation.beyond_accuracy` returns it."""
+    from recengine.eval.beyond import MEASURE_UNITS
+
+    title = "Served lists beside random and most-popular lists"
+    scorers = (("model", "recommender", MODEL), ("random", "random", RANDOM),
+               ("popular", "most popular", PALETTE["orange"]))
+    present = [scorer for scorer in scorers if result and result.get(scorer[0])]
+    if not present:
+        return empty_figure(title, "No served lists measured yet.")
+    cols = 4
+    rows = math.ceil(len(MEASURE_UNITS) / cols)
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.05, vertical_spacing=0.22,
+                        subplot_titles=["<br>".join(textwrap.wrap(m.label, 18)) for m in MEASURE_UNITS])
+    for i, measure in enumerate(MEASURE_UNITS):
+        row, col = divmod(i, cols)
+        values = [result[name].get(measure.name) for name, _, _ in present]
+        for j, ((name, label, colour), value) in enumerate(zip(present, values)):
+            fig.add_trace(go.Bar(
+                x=[label], y=[value], name=label, legendgroup=name, showlegend=i == 0, cliponaxis=False,
+                text=[_percent(value) if measure.share else _fmt(value, 2)], textposition="outside",
+                marker=dict(color=colour, pattern=dict(shape=PATTERNS[j % len(PATTERNS)])),
+            ), row=row + 1, col=col + 1)
+        top = max((v for v in values if not _is_missing(v)), default=0.0)
+        # Headroom above the tallest bar keeps its label inside the panel.
+        fig.update_yaxes(range=[0, top * 1.35 if top > 0 else 1], showticklabels=False, row=row + 1, col=col + 1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_annotations(font=dict(size=12))
+    fig.update_layout(height=230 * rows + 80, bargap=0.2, legend=dict(orientation="h", y=-0.05))
+    return _style(fig, title)
+
+
+# ---------------------------------------------------------------------------------------- slices and reliability
+
+
+def slice_chart(table: pd.DataFrame | None, metric: str = "auc") -> go.Figure:
+    """``metric`` per slice value as horizontal bars grouped by slice group, random and oracle as labelled marks
+    on each bar (``table`` from :func:`recengine.eval.evaluate.slice_table`); slices without impressions are left
+    out."""
+    label = METRIC_LABELS.get(metric, metric)
+    title = f"{label} by slice, beside random and the oracle"
+    rows = None if table is None else table[table["impressions"].fillna(0) > 0].iloc[::-1]
+    if rows is None or rows.empty or rows["model"].isna().all():
+        return empty_figure(title, "No evaluation to show yet.")
+    # n counts the impressions the metric is averaged over (with a click and a non-click among the slice's candidates).
+    y = [rows["group"].tolist(), [f"{v} (n={int(n):,})" for v, n in zip(rows["value"], rows["scored"])]]
+    fig = go.Figure(go.Bar(
+        y=y, x=rows["model"].tolist(), orientation="h", name="model", marker=dict(color=MODEL),
+        text=[_fmt(v) for v in rows["model"]], textposition="inside", insidetextanchor="end",
+        hovertemplate="%{y}<br>model %{x:.3f}<extra></extra>",
+    ))
+    for name, colour, symbol in (("random", RANDOM, "line-ns"), ("oracle", ORACLE, "line-ns")):
+        levels = rows[name].astype(float)
+        if levels.isna().all():
+            continue
+        fig.add_trace(go.Scatter(
+            y=y, x=levels.tolist(), name=name, mode="markers", orientation="h",
+            marker=dict(symbol=symbol, size=18, line=dict(width=4 if name == "oracle" else 3, color=colour)),
+            hovertemplate=f"%{{y}}<br>{name} %{{x:.3f}}<extra></extra>",
+        ))
+    values = pd.concat([rows[c].astype(float) for c in ("model", "random", "oracle")]).dropna()
+    low, high = float(values.min()), float(values.max())
+    pad = max(0.02, (high - low) * 0.08)
+    fig.update_xaxes(range=[max(0.0, low - pad), high + pad])
+    fig.update_yaxes(type="multicategory", automargin=True)
+    fig.update_layout(height=26 * len(rows) + 170, legend=dict(orientation="h", y=1.02, x=1, xanchor="right",
+                                                               yanchor="bottom"))
+    return _style(fig, title, label, None)
+
+
+def reliability_chart(report: Mapping | None) -> go.Figure:
+    """Reliability curves (:func:`recengine.eval.reliability.reliability_report`): one panel for the raw sigmoid
+    and one for the calibrated probabilities, each with the mean true click probability and the observed click
+    rate per bin against the mean prediction, the diagonal of perfect calibration, and the ECEs in the legend."""
+    title = "Reliability: predicted click probability against the truth and the observed click rate"
+    panels = [(kind, (report or {}).get(kind)) for kind in ("raw", "calibrated")]
+    if not any(curve and curve.get("bins") for _, curve in panels):
+        return empty_figure(title, "No predictions to show yet.")
+    names = {"raw": "raw sigmoid of the logit", "calibrated": "calibrated (Platt)"}
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[names[k] if c else f"{names[k]}: not fitted for this run"
+                                                        for k, c in panels], horizontal_spacing=0.1)
+    for col, (kind, curve) in enumerate(panels, start=1):
+        if not curve or not curve.get("bins"):
+            continue
+        bins = curve["bins"]
+        predicted = [b["predicted"] for b in bins]
+        series = [("truth", "true probability", curve.get("ece_vs_truth"), PALETTE["green"], "circle", "solid"),
+                  ("observed", "observed click rate", curve.get("ece_vs_observed"), PALETTE["vermillion"], "square",
+                   "dash")]
+        top = max([*predicted, *(b[key] for key, *_ in series for b in bins if b[key] is not None)])
+        top = min(1.0, top * 1.1) or 1.0
+        fig.add_trace(go.Scatter(x=[0, top], y=[0, top], mode="lines", name="perfect calibration",
+                                 line=dict(color=PALETTE["grey"], dash="dot"), showlegend=col == 1,
+                                 legendgroup="diagonal"), row=1, col=col)
+        for key, label, ece, colour, symbol, dash in series:
+            if any(b[key] is None for b in bins):
+                continue
+            fig.add_trace(go.Scatter(
+                x=predicted, y=[b[key] for b in bins], mode="lines+markers", line=dict(color=colour, dash=dash),
+                marker=dict(symbol=symbol, size=8), name=f"{kind}: {label} (ECE {_fmt(ece, 4)})",
+                customdata=[b["candidates"] for b in bins],
+                hovertemplate=f"mean prediction %{{x:.4f}}<br>{label} %{{y:.4f}}<br>%{{customdata:,}} candidates"
+                              "<extra></extra>",
+            ), row=1, col=col)
+        fig.update_xaxes(range=[0, top], title_text="mean predicted probability (equal-mass bins)", row=1, col=col)
+        fig.update_yaxes(range=[0, top], title_text="mean true probability / click rate", row=1, col=col)
+    fig.update_layout(height=480, legend=dict(orientation="h", y=-0.25))
+    return _style(fig, title)

@@ -14,8 +14,8 @@ import pandas as pd
 
 from recengine.data.store import ALL_SLICE, Store
 from recengine.errors import InputError
-from recengine.eval.compare import GRID_KEYS, METRIC_COLUMNS, RESULT_COLUMNS
-from recengine.eval.evaluate import SLICES, share_of_oracle
+from recengine.eval.compare import GRID_KEYS, METRIC_COLUMNS, RESULT_COLUMNS, SIGNIFICANCE_COLUMNS
+from recengine.eval.evaluate import SLICES, selected_on, share_of_oracle
 
 SUMMARY_COLUMNS = (*METRIC_COLUMNS, "random_auc", "oracle_auc", "share_of_oracle", *(f"{s}_auc" for s in SLICES))
 ZERO_SHOT_SLICE = "day6_articles"  # every article published after training (benchmarks/zero_shot.py)
@@ -54,11 +54,28 @@ def runs_table(runs: Sequence[Mapping]) -> pd.DataFrame:
             "temperature": model.get("temperature"),
             "loss": train.get("loss"),
             "epochs": train.get("epochs"),
+            "selected_on": selected_on(run["metrics"]),
             **metric_summary(run["metrics"]),
         })
     columns = ["run_id", "dataset", "mode", "parent", "created_at", "views", "fusion", "embedder", "scoring",
-               "temperature", "loss", "epochs", *SUMMARY_COLUMNS]
+               "temperature", "loss", "epochs", "selected_on", *SUMMARY_COLUMNS]
     return pd.DataFrame(rows, columns=columns)
+
+
+def selection_text(selection: Mapping | None) -> str:
+    """One sentence on what chose a run's best epoch, from meta.json's ``selection`` (absent: an older run,
+    which selected on dev)."""
+    selection = selection or {"split": "dev"}
+    if selection.get("split") == "validation":
+        return (f"Best epoch, early stop and calibration chosen on a validation split: the latest "
+                f"{selection['fraction']:.0%} of train impressions by time ({selection['validation_impressions']:,} "
+                f"impressions, {selection['validation_from'].replace('T', ' ')} to "
+                f"{selection['validation_to'].replace('T', ' ')}), held out from training. Dev is only reported.")
+    if selection.get("split") == "dev":
+        return ("Selected on dev: the best epoch was chosen on the same dev split the figures report, so they "
+                "are optimistic (as in papers that select on dev).")
+    return ("No split chose the epoch: the data had no labelled dev or validation split, so the epoch with the "
+            "lowest training loss is kept.")
 
 
 def datasets_table(datasets: Sequence[Mapping]) -> pd.DataFrame:
@@ -103,6 +120,7 @@ def stored_comparison(store: Store, comparison_id: int) -> pd.DataFrame:
     values["column"] = [_wide_column(*key) for key in zip(values["scorer"], values["slice"], values["metric"])]
     wide = values.pivot(index="cell", columns="column", values="value")
     columns = [*GRID_KEYS, *RESULT_COLUMNS, "best_epoch", "seconds", "run_id"]
+    columns += [c for c in SIGNIFICANCE_COLUMNS if c in wide.columns]  # each cell against the best, when compared
     frame = cells.join(wide).reindex(columns=columns).reset_index(drop=True)
     frame.attrs["comparison_id"] = comparison_id
     return frame
@@ -202,3 +220,103 @@ def interest_overlap(items: Sequence[Mapping], categories: Sequence[str], catego
     base_rate = sum(category_counts.get(c, 0) for c in chosen) / total
     lift = share / base_rate if base_rate else None
     return {"share": share, "base_rate": base_rate, "lift": lift, "items": len(items)}
+
+
+# --------------------------------------------------------------------------------------------- experiments
+
+
+EXPERIMENT_COST_COLUMNS = ("train_seconds", "eval_seconds", "peak_memory_mb")
+
+
+def experiment_table(store: Store, *, resamples: int | None = None) -> pd.DataFrame:
+    """Every stored run in one row, newest first (Cornac-style): ``configuration`` (its settings that differ from
+    the defaults, as "fusion=gate, loss=bce"), ``selected_on`` ("validation", or "dev" for runs selected on the
+    reported split), ``selection_auc`` (the best epoch's AUC on that split), each dev metric with its 95% bootstrap
+    interval (``<metric>_low``/``<metric>_high``: the evaluation's own ``ci``, else computed from the dev scores the
+    run keeps, else blank), and
+    train seconds, evaluation seconds and peak memory from meta.json (blank where a run does not record them).
+    ``resamples`` defaults to :data:`recengine.eval.significance.RESAMPLES`."""
+    from recengine.eval.significance import RESAMPLES
+
+    rows = [_experiment_row(run, resamples or RESAMPLES) for run in store.runs()]
+    columns = ["run_id", "dataset", "mode", "created_at", "configuration", "selected_on", "selection_auc",
+               *(f"{m}{part}" for m in METRIC_COLUMNS for part in ("", "_low", "_high")), *EXPERIMENT_COST_COLUMNS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def config_differences(config: Mapping) -> str:
+    """A run's settings that differ from the schema's defaults, in schema order: "fusion=gate, loss=bce"."""
+    from recengine.config import RunConfig
+
+    defaults = _flat_settings(json.loads(json.dumps(RunConfig().to_dict())))  # tuples as the stored lists
+    return ", ".join(f"{key.split('.', 1)[1]}={value}" for key, value in _flat_settings(config).items()
+                     if defaults.get(key) != value)
+
+
+def _experiment_row(run: Mapping, resamples: int) -> dict:
+    from recengine.errors import RecengineError
+    from recengine.eval.significance import mean_interval
+    from recengine.train.runs import HISTORY_FILE, read_dev_scores, read_run_files
+
+    folder = Path(run["path"])
+    try:  # a run whose folder has gone still has its stored row
+        meta = read_run_files(folder)[1]
+        history = json.loads((folder / HISTORY_FILE).read_text(encoding="utf-8"))
+        kept = read_dev_scores(folder)
+    except (RecengineError, OSError, ValueError):
+        meta, history, kept = {}, [], None
+    selected_on, selection_auc = _selection(meta, history)
+    metrics = run["metrics"] or {}
+    model, stored = metrics.get("model") or {}, metrics.get("ci") or {}
+    per = kept.per_impression() if kept is not None and not stored else None
+    row = {"run_id": run["run_id"], "dataset": run["dataset"], "mode": run["mode"], "created_at": run["created_at"],
+           "configuration": config_differences(run["config"]), "selected_on": selected_on,
+           "selection_auc": selection_auc, **{key: meta.get(key) for key in EXPERIMENT_COST_COLUMNS}}
+    for metric in METRIC_COLUMNS:
+        low, high = (stored.get(metric) or (None, None)) if per is None else mean_interval(
+            per[metric].to_numpy(), resamples=resamples)
+        row.update({metric: model.get(metric), f"{metric}_low": low, f"{metric}_high": high})
+    return row
+
+
+def _selection(meta: Mapping, history: Sequence[Mapping]) -> tuple[str | None, float | None]:
+    """(the split the best epoch was chosen on, its AUC there): meta.json's "selection" names the split and history
+    entries keep its metrics under "valid"; runs made before the validation split have neither and selected on
+    dev (their entries say "dev")."""
+    best = next((entry for entry in history if entry.get("epoch") == meta.get("best_epoch")), None) or {}
+    split = best.get("split") or (meta.get("selection") or {}).get("split") or ("dev" if best.get("dev") else None)
+    return split, (best.get("valid") or best.get("dev") or {}).get("auc")
+
+
+def scored_table(result: Mapping, scorer: str = "this system") -> pd.DataFrame:
+    """An evaluation's overall figures (a run's or a prediction file's): one row each for the scorer, random and the
+    oracle, with the impression count and every metric by its label; the scorer's 95% interval per metric (the
+    result's ``ci``) in ``<label> from`` / ``<label> to`` columns."""
+    from recengine.eval.metrics import METRIC_LABELS
+
+    intervals = result.get("ci") or {}
+    rows = []
+    for who, key in ((scorer, "model"), ("random", "random"), ("oracle", "oracle")):
+        metrics = result.get(key)
+        if not metrics:
+            continue
+        row = {"scorer": who, "impressions": metrics.get("impressions")}
+        for m in METRIC_COLUMNS:
+            low, high = (intervals.get(m) or (None, None)) if key == "model" else (None, None)
+            row.update({METRIC_LABELS[m]: metrics.get(m), f"{METRIC_LABELS[m]} from": low,
+                        f"{METRIC_LABELS[m]} to": high})
+        rows.append(row)
+    labels = [METRIC_LABELS[m] + part for m in METRIC_COLUMNS for part in ("", " from", " to")]
+    return pd.DataFrame(rows, columns=["scorer", "impressions", *labels])
+
+
+def significance_table(comparison: Mapping) -> pd.DataFrame:
+    """A paired comparison (:func:`recengine.eval.significance.paired_comparison` under ``metrics``) as one row per
+    metric: both means, the difference, its 95% interval, the p-value and whether the two can be told apart."""
+    from recengine.eval.metrics import METRIC_LABELS
+
+    rows = [{"metric": METRIC_LABELS.get(m, m), "a": c["a"], "b": c["b"], "difference": c["difference"],
+             "ci_low": c["ci_low"], "ci_high": c["ci_high"], "p_value": c["p_value"],
+             "verdict": "distinguishable" if c["distinguishable"] else "not distinguishable"}
+            for m, c in (comparison.get("metrics") or {}).items()]
+    return pd.DataFrame(rows, columns=["metric", "a", "b", "difference", "ci_low", "ci_high", "p_value", "verdict"])

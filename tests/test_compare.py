@@ -82,12 +82,17 @@ def test_cli_prints_the_cells_as_runs_and_stores_them(tiny, tmp_path, capsys):
         "--embedder", "hashing", "--store", str(store_path), "--csv", str(csv_path),
     ])
     assert code == 0
-    printed = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    printed = json.loads(out)
     (summary,) = printed["summary"]
     assert (summary["fusion"], summary["temperature"], summary["loss"], summary["seeds"]) == ("gate", 0.5, "listwise", 1)
     assert summary["auc_std"] is None  # one seed
     (row,) = printed["rows"]
     assert summary["auc_mean"] == pytest.approx(row["auc"]) and printed["best_run_id"] == row["run_id"]
+    # The one cell is the best cell: no difference from itself, p = 1, and stderr says nothing is close to it.
+    assert (row["auc_diff_vs_best"], row["auc_ci_low"], row["auc_ci_high"], row["auc_p"]) == (0.0, 0.0, 0.0, 1.0)
+    assert printed["against_best"]["cells"][0]["best"] is True
+    assert "every other cell's AUC is distinguishable" in err
     grid = pd.read_csv(csv_path)
     assert (grid["auc"].iloc[0], grid["run_id"].iloc[0]) == (pytest.approx(row["auc"]), row["run_id"])
     store = Store(store_path)
@@ -108,3 +113,19 @@ def test_cli_refuses_a_csv_over_an_input_before_training(tiny, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "an input is never written to" in err
     assert news.read_bytes() == before and not (tmp_path / "s.db").exists()
+
+
+def test_significance_values_flatten_a_paired_comparison_and_flag_intervals_off_zero():
+    from recengine.eval.compare import SIGNIFICANCE_COLUMNS, distinguishable, significance_values
+
+    cell = {"difference": -0.02, "ci_low": -0.03, "ci_high": -0.01, "p_value": 0.004}
+    from recengine.eval.metrics import METRICS as REGISTRY
+
+    values = significance_values({m: cell for m in REGISTRY})
+    assert set(values) == set(SIGNIFICANCE_COLUMNS)
+    assert (values["auc_diff_vs_best"], values["auc_ci_low"], values["auc_ci_high"], values["auc_p"]) == (
+        -0.02, -0.03, -0.01, 0.004)
+    assert distinguishable(values) is True
+    assert distinguishable({"auc_ci_low": -0.01, "auc_ci_high": 0.02}) is False
+    assert distinguishable({"auc_ci_low": 0.0, "auc_ci_high": 0.0}) is False  # the best cell itself
+    assert distinguishable({"auc": 0.7}) is None and distinguishable({"auc_ci_low": float("nan"), "auc_ci_high": 1}) is None

@@ -97,6 +97,29 @@ def test_every_grid_cell_is_a_registered_run_that_can_be_loaded_and_activated(gr
         assert runs.active_run(store)["run_id"] == best["run_id"]
 
 
+def test_every_grid_cell_is_compared_with_the_best_cell_on_the_same_impressions(grid):
+    result = grid.result
+    rows = {r["run_id"]: r for r in result["rows"]}
+    best = rows[result["best_run_id"]]
+    compared = result["against_best"]
+    assert compared["best_run_id"] == best["run_id"] and compared["resamples"] == 2000
+    for cell in compared["cells"]:
+        row = rows[cell["run_id"]]
+        assert cell["best"] == (row is best)
+        for metric in METRICS:
+            paired = cell["metrics"][metric]
+            # The difference of the per-impression means is the difference of the reported metrics.
+            assert paired["difference"] == pytest.approx(row[metric] - best[metric], abs=1e-9)
+            assert row[f"{metric}_diff_vs_best"] == paired["difference"]
+            assert (row[f"{metric}_ci_low"], row[f"{metric}_ci_high"], row[f"{metric}_p"]) == (
+                paired["ci_low"], paired["ci_high"], paired["p_value"])
+            assert paired["distinguishable"] == (paired["ci_low"] > 0 or paired["ci_high"] < 0)
+            if row is best:
+                assert (paired["difference"], paired["p_value"]) == (0.0, 1.0) and not paired["distinguishable"]
+            else:
+                assert paired["ci_low"] <= paired["difference"] <= paired["ci_high"]
+
+
 def test_grid_progress_names_each_cell_and_reaches_the_end(grid):
     assert {(e.part, e.parts) for e in grid.events} == {(1, 2), (2, 2)}
     assert {e.label for e in grid.events if e.part == 2} == {"attention · τ 0.5 · listwise · seed 0"}
@@ -210,6 +233,19 @@ def test_zero_shot_compare_on_tiny_beside_random_and_oracle(workspace, store, ti
         for baseline in method["baselines"].values():
             assert baseline["random_auc"] < baseline["oracle_auc"]
     assert not [p for p in workspace.home.iterdir() if p.name.startswith(".zero-shot-")]  # scratch removed
+    # Each method against the full retrain, paired on the same afternoon impressions, overall and per slice.
+    against = result["against_retrain"]
+    assert against["reference"] == "full_retrain" and against["resamples"] == 2000
+    assert set(against["methods"]) == {"zero_shot_mean", "zero_shot_neighbors", "incremental"}
+    retrain = result["methods"]["full_retrain"]
+    for name, slices in against["methods"].items():
+        assert set(slices) == set(experiments.ZERO_SHOT_SLICES)
+        for slice_name, paired in slices.items():
+            auc = paired["auc"]
+            # The paired means are the slice's reported AUCs (rounded to 4 places there).
+            assert auc["a"] == pytest.approx(result["methods"][name][slice_name]["auc"], abs=6e-5)
+            assert auc["b"] == pytest.approx(retrain[slice_name]["auc"], abs=6e-5)
+            assert auc["ci_low"] <= auc["difference"] <= auc["ci_high"] and 0.0 <= auc["p_value"] <= 1.0
 
     with Store(workspace.store_path) as fresh:
         assert experiments.latest_zero_shot(fresh) == record

@@ -39,8 +39,13 @@ def official_mrr(y_true, y_score):
     return np.sum(rr_score) / np.sum(y_true)
 
 
+def top_k_clicks(y_true, y_score, k):
+    """Clicks among the top k in the official scorer's order (not an official metric: P@k and R@k build on it)."""
+    return int(np.take(y_true, np.argsort(y_score)[::-1][:k]).sum())
+
+
 def official_per_impression(labels, scores) -> dict[str, float]:
-    """The official numbers of one impression; NaN where the skip rules leave a metric undefined."""
+    """The official numbers of one impression (and P@k, R@k in its ranking order); NaN where undefined."""
     y_true = np.array(labels, dtype="float32")
     y_score = [float(s) for s in scores]
     clicks = int(y_true.sum())
@@ -50,6 +55,8 @@ def official_per_impression(labels, scores) -> dict[str, float]:
         "mrr": official_mrr(y_true, y_score) if clicks else nan,
         "ndcg@5": official_ndcg(y_true, y_score, 5) if clicks else nan,
         "ndcg@10": official_ndcg(y_true, y_score, 10) if clicks else nan,
+        **{f"p@{k}": top_k_clicks(y_true, y_score, k) / k if clicks else nan for k in (5, 10)},
+        **{f"r@{k}": top_k_clicks(y_true, y_score, k) / clicks if clicks else nan for k in (5, 10)},
     }
 
 
@@ -91,6 +98,18 @@ def test_hand_computed_impression():
     assert (result["impressions"], result["skipped"]) == (1, 0)
 
 
+def test_hand_computed_precision_and_recall():
+    # 12 candidates in score order, clicks at ranks 2, 5 and 11: top 5 holds 2 clicks, top 10 the same 2.
+    labels = [0] * 12
+    labels[1] = labels[4] = labels[10] = 1
+    result = mind_metrics([(labels, list(range(12, 0, -1)))])
+    assert (result["p@5"], result["p@10"]) == (2 / 5, 2 / 10)
+    assert (result["r@5"], result["r@10"]) == (2 / 3, 2 / 3)
+    # Three candidates, one click at rank 3: P@5 = 1/5 (divisor k), R@5 = 1; no click: undefined, left out.
+    short = mind_metrics([([0, 0, 1], [3.0, 2.0, 1.0]), ([0, 0], [1.0, 2.0])])
+    assert (short["p@5"], short["r@5"], short["p@10"]) == (1 / 5, 1.0, 1 / 10)
+
+
 def test_hand_computed_cutoffs():
     # 12 candidates, scores 12..1 in order, one click on the 6th: rank 6.
     # AUC: the click beats the 6 non-clicks below it, of 11 -> 6/11. MRR = 1/6.
@@ -129,6 +148,10 @@ def test_single_class_and_no_click_impressions_are_skipped_and_counted():
         "mrr": (0.75 + 1.0) / 2,
         "ndcg@5": 1.0,
         "ndcg@10": 1.0,
+        "p@5": (2 / 5 + 1 / 5) / 2,  # the divisor is k even for 2 candidates
+        "p@10": (2 / 10 + 1 / 10) / 2,
+        "r@5": 1.0,
+        "r@10": 1.0,
         "impressions": 4,
         "skipped": 3,
     }
@@ -231,7 +254,7 @@ def test_ties_rank_the_earlier_candidate_first(pairs):
         untied.append((labels, distinct))
     got = mind_metrics(pairs)
     want = official_metrics(untied)
-    for name in ("mrr", "ndcg@5", "ndcg@10"):
+    for name in ("mrr", "ndcg@5", "ndcg@10", "p@5", "p@10", "r@5", "r@10"):
         assert got[name] == want[name]
 
 

@@ -91,7 +91,8 @@ def test_empty_lists_are_read_and_skipped(tmp_path, capsys):
     assert code == 0
     # Impression 2: the click is ranked 2nd -> AUC 0, MRR 1/2, nDCG (1/log2(3)) / 1.
     ndcg = pytest.approx(1 / math.log2(3), abs=1e-15)
-    expected = {"auc": 0.0, "mrr": 0.5, "ndcg@5": ndcg, "ndcg@10": ndcg, "impressions": 2, "skipped": 1}
+    expected = {"auc": 0.0, "mrr": 0.5, "ndcg@5": ndcg, "ndcg@10": ndcg, "p@5": 1 / 5, "p@10": 1 / 10, "r@5": 1.0,
+                "r@10": 1.0, "impressions": 2, "skipped": 1}
     assert json.loads(out) == expected
 
 

@@ -170,3 +170,28 @@ def test_saturation_chart():
 def test_palette_is_one_constant_of_distinct_colours():
     assert len(set(plots.PALETTE.values())) == len(plots.PALETTE)
     assert plots.CLICK != plots.NON_CLICK and plots.RANDOM != plots.ORACLE
+
+
+def test_comparison_heatmap_anchors_on_random_and_oracle_and_marks_cells_close_to_the_best():
+    frame = pd.DataFrame({
+        "fusion": ["concat", "concat", "gate", "attention"],
+        "temperature": [0.1, 0.1, 0.1, 0.1],
+        "loss": ["listwise"] * 4,
+        "seed": [0, 1, 0, 0],
+        "auc": [0.70, 0.72, 0.66, 0.71],
+        "random_auc": [0.5, 0.5, 0.5, 0.5],
+        "oracle_auc": [0.9, 0.9, 0.9, 0.9],
+        # concat seed 1 is the best cell; gate is clearly worse; attention's interval crosses zero.
+        "auc_diff_vs_best": [-0.02, 0.0, -0.06, -0.01],
+        "auc_ci_low": [-0.03, 0.0, -0.08, -0.02],
+        "auc_ci_high": [-0.01, 0.0, -0.04, 0.005],
+        "auc_p": [0.001, 1.0, 1e-6, 0.2],
+    })
+    heat = plots.comparison_heatmap(frame, "auc").data[0]
+    assert (heat.zmin, heat.zmax) == (0.5, 0.9)
+    assert heat.colorbar.ticktext[0] == "random 0.500" and heat.colorbar.ticktext[-1] == "oracle 0.900"
+    text = dict(zip(heat.y, (row[0] for row in heat.text)))
+    assert text["concat"].endswith("★") and text["attention"] == "0.710 ≈" and text["gate"] == "0.660"
+    # A cell beyond the oracle widens the scale rather than being clipped.
+    above = plots.comparison_heatmap(frame.assign(oracle_auc=0.7), "auc").data[0]
+    assert above.zmax == pytest.approx(0.71) and above.colorbar.ticktext[-1] == "0.710"

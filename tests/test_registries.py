@@ -34,7 +34,9 @@ def test_metric_units_are_what_every_result_reports():
     assert set(METRIC_LABELS) == set(METRICS)
     # One impression, click ranked second of three: AUC 0.5, MRR 1/2, nDCG 1/log2(3) at both cut-offs.
     result = mind_metrics([([0, 1, 0], [0.9, 0.5, 0.1])])
-    expected = {"auc": 0.5, "mrr": 0.5, "ndcg@5": 1 / np.log2(3), "ndcg@10": 1 / np.log2(3)}
+    # P@k divides the one click by k; R@k is 1 (the click is in the top 3).
+    expected = {"auc": 0.5, "mrr": 0.5, "ndcg@5": 1 / np.log2(3), "ndcg@10": 1 / np.log2(3),
+                "p@5": 1 / 5, "p@10": 1 / 10, "r@5": 1.0, "r@10": 1.0}
     assert {name: result[name] for name in METRICS} == pytest.approx(expected)
     assert RESULT_COLUMNS[: len(METRICS)] == METRICS
 

@@ -26,7 +26,7 @@ from recengine.tables import (
 )
 
 METRICS = {
-    "model": {"auc": 0.7, "mrr": 0.3, "ndcg@5": 0.3, "ndcg@10": 0.4},
+    "model": {"auc": 0.7, "mrr": 0.3, "ndcg@5": 0.3, "ndcg@10": 0.4, "p@5": 0.2, "p@10": 0.1, "r@5": 0.6, "r@10": 0.8},
     "random": {"auc": 0.5, "mrr": 0.1, "ndcg@5": 0.1, "ndcg@10": 0.2},
     "oracle": {"auc": 0.9, "mrr": 0.5, "ndcg@5": 0.5, "ndcg@10": 0.6},
     "slices": {"warm": {"auc": 0.72}},
@@ -102,7 +102,8 @@ def test_zero_shot_results(tmp_path: Path):
         read_zero_shot(tmp_path / "bad.json")
     (tmp_path / "ok.json").write_text(json.dumps({"methods": {"full_retrain": {"day6_articles": {"auc": 0.7}}}}))
     rows = zero_shot_rows(read_zero_shot(tmp_path / "ok.json"))
-    assert rows == [{"method": "full retrain", "auc": 0.7, "mrr": None, "ndcg@5": None, "ndcg@10": None}]
+    assert rows == [{"method": "full retrain", "auc": 0.7, "mrr": None, "ndcg@5": None, "ndcg@10": None,
+                     "p@5": None, "p@10": None, "r@5": None, "r@10": None}]
 
 
 def test_interest_overlap_against_the_base_rate():

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from recengine.config import ModelConfig, RunConfig, TrainConfig
+from recengine.eval.metrics import METRICS
 from recengine.model.retrieval import UserBank
 from recengine.train.api import evaluate_run, train_run
 
@@ -33,7 +34,7 @@ def test_training_with_retrieval_reports_both_evaluations(tiny_data, tiny_cache,
     trained = train_run(tiny_data, config, out=tmp_path / "run", cache=tiny_cache)
     retrieval = trained.meta["retrieval"]
     assert retrieval["users_in_bank"] > 0
-    assert set(retrieval["with"]) == set(retrieval["without"]) == {"auc", "mrr", "ndcg@5", "ndcg@10"}
+    assert set(retrieval["with"]) == set(retrieval["without"]) == set(METRICS)
     assert retrieval["with"]["auc"] == trained.metrics["model"]["auc"]
     assert "retrieval_gate.weight" in trained.result.recommender.net.state_dict()
     # A reloaded run rebuilds its bank and scores the same.

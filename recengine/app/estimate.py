@@ -159,6 +159,8 @@ def for_job(workspace: Workspace, store: Store, kind: str, params: dict[str, Any
         grid = params["grid"]
         cells = len(grid["fusions"]) * len(grid["temperatures"]) * len(grid["losses"]) * len(grid["seeds"])
         return training(store, params["dataset"], params["base_config"]["train"]["epochs"], trainings=cells)
+    if kind == "tune":  # every trial a full training: pruning can only make it shorter
+        return training(store, params["dataset"], params["base_config"]["train"]["epochs"], trainings=params["trials"])
     if kind == "saturation":
         return training(store, params["dataset"], params["epochs"], trainings=len(params["configs"]))
     if kind == "update":
@@ -170,6 +172,10 @@ def for_job(workspace: Workspace, store: Store, kind: str, params: dict[str, Any
         return Estimate(STARTUP_SECONDS + articles / rate, basis)
     if kind == "bootstrap":
         return _bootstrap(store, finished_embeddings)
+    if kind == "beyond":
+        from recengine.app.evaluation import estimated_seconds
+
+        return Estimate(STARTUP_SECONDS + estimated_seconds(store, params), "serving rate measured on tiny")
     raise ValueError(f"no estimate for job kind {kind!r}")
 
 

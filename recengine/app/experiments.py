@@ -13,6 +13,7 @@ reads like a TrainEvent itself (``kind``, ``epoch``, ``loss``, ...), and ``fract
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import shutil
 import tempfile
@@ -34,9 +35,12 @@ from recengine.data.store import Store
 from recengine.data.synthetic import PRESETS, generate as generate_world
 from recengine.errors import InputError, JobCancelled
 from recengine.jsonable import plain
-from recengine.eval.compare import GRID_KEYS, RESULT_COLUMNS, grid_configs, result_row, summarize_grid
+from recengine.eval.compare import (
+    GRID_KEYS, RESULT_COLUMNS, distinguishable, grid_configs, result_row, significance_values, summarize_grid,
+)
 from recengine.eval.evaluate import evaluate_scores
-from recengine.eval.metrics import METRICS
+from recengine.eval.metrics import METRIC_LABELS, METRICS, per_impression_metrics_csr
+from recengine.eval.significance import CONFIDENCE, RESAMPLES, TEST, ZERO_METHOD, paired_comparison
 from recengine.model.recommender import Recommender
 from recengine.tables import SHIPPED_ZERO_SHOT, read_zero_shot
 from recengine.text import EmbeddingCache, get_embedder
@@ -195,9 +199,11 @@ def compare_grid(
     config's) to lists; every other setting comes from ``base``. Each cell is a complete run, saved under
     ``runs/`` and registered (load it, make it active), and a row of the stored comparison naming its run id.
     The comparison ends 'complete'; 'cancelled' (Ctrl-C or a job's cancel) or 'failed' keep the cells finished
-    so far, each a complete run. Returns ``{"comparison_id", "dataset", "status", "rows", "summary", "best_run_id"}``:
-    one row per cell (settings, metrics, slice AUCs, random and oracle AUC, best epoch, seconds, run id) and the
-    mean and std over seeds per setting.
+    so far, each a complete run. Returns ``{"comparison_id", "dataset", "status", "rows", "summary", "best_run_id",
+    "against_best"}``: one row per cell (settings, metrics, slice AUCs, random and oracle AUC, best epoch, seconds,
+    run id, and its paired difference from the best cell with interval and p-value per metric,
+    :data:`~recengine.eval.compare.SIGNIFICANCE_COLUMNS`), the mean and std over seeds per setting, and the paired
+    comparisons in full (:func:`against_best`).
     """
     axes = grid_lists(grid, base)
     cells = grid_configs(base, fusions=axes["fusions"], temperatures=axes["temperatures"], losses=axes["losses"],
@@ -206,11 +212,15 @@ def compare_grid(
     _require_dev_labels(record, "a comparison")
     comparison_id = store.start_comparison(record["name"], {**plain(axes), "base": base.to_dict()})
     rows: list[dict] = []
+    evaluations: list[dict] = []
     status = "failed"
     try:
         for index, (settings, config) in enumerate(cells, start=1):
-            rows.append(_grid_cell(workspace, store, record["name"], comparison_id, index, len(cells), settings,
-                                   config, progress))
+            row, evaluation = _grid_cell(workspace, store, record["name"], comparison_id, index, len(cells),
+                                         settings, config, progress)
+            rows.append(row)
+            evaluations.append(evaluation)
+        compared = against_best(store, comparison_id, rows, evaluations)
         status = "complete"
     except BaseException as exc:
         status = "cancelled" if _is_cancel(exc) else "failed"
@@ -218,7 +228,7 @@ def compare_grid(
     finally:
         store.finish_comparison(comparison_id, status)
     return {"comparison_id": comparison_id, "dataset": record["name"], "status": status, "rows": rows,
-            "summary": grid_summary(rows), "best_run_id": max(rows, key=lambda r: r["auc"] or 0.0)["run_id"]}
+            "summary": grid_summary(rows), "best_run_id": compared["best_run_id"], "against_best": compared}
 
 
 def _is_cancel(exc: BaseException) -> bool:
@@ -229,16 +239,73 @@ def _is_cancel(exc: BaseException) -> bool:
 def _grid_cell(
     workspace: Workspace, store: Store, dataset: str, comparison_id: int, index: int, cells: int, settings: dict,
     config: RunConfig, progress: Progress | None,
-) -> dict:
+) -> tuple[dict, dict]:
     """Train one cell as a registered run, record it in the comparison (its whole evaluation, long) and return its
-    row (settings, metrics, slice AUCs, random and oracle AUC, best epoch, seconds, run id)."""
+    row (settings, metrics, slice AUCs, random and oracle AUC, best epoch, seconds, run id) and its evaluation."""
     started = time.perf_counter()
     trained = runs.train(workspace, store, dataset, config, label=f"grid{comparison_id}-{index}",
                          progress=_reporter(progress, index, cells, _cell_label(settings), settings))
     run = {"best_epoch": trained["result"].best_epoch, "seconds": round(time.perf_counter() - started, 2),
            "run_id": trained["run_id"]}
     store.add_comparison_cell(comparison_id, index, {**settings, **run}, trained["metrics"])
-    return plain({**result_row(settings, trained["metrics"]), **run})
+    return plain({**result_row(settings, trained["metrics"]), **run}), trained["metrics"]
+
+
+def against_best(store: Store, comparison_id: int, rows: list[dict], evaluations: Sequence[Mapping], *,
+                 resamples: int = RESAMPLES) -> dict:
+    """Every cell against the best cell (highest dev AUC, the first on a tie) on the same dev impressions, from the
+    dev scores each cell's run keeps: per metric the paired difference (cell - best) with its bootstrap interval and
+    Wilcoxon p-value. The values are added to ``rows`` and kept with each stored cell as extra metric values
+    (:data:`~recengine.eval.compare.SIGNIFICANCE_COLUMNS`). Returns ``{"best_run_id", "resamples", "confidence",
+    "test", "cells": [{"cell", "run_id", "best", "metrics": {metric: paired values}}]}``."""
+    best = max(range(len(rows)), key=lambda i: rows[i]["auc"] if rows[i]["auc"] is not None else -math.inf)
+    reference = runs.split_scores(store, rows[best]["run_id"])
+    reference_values = reference.per_impression()
+    cells = []
+    for i, (row, evaluation) in enumerate(zip(rows, evaluations)):
+        scores = reference if i == best else runs.split_scores(store, row["run_id"])
+        if not scores.same_impressions(reference):
+            raise InputError(f"grid cells {i + 1} and {best + 1} were scored on different dev impressions")
+        compared = paired_comparison(scores.per_impression(), reference_values, resamples=resamples)
+        values = significance_values(compared)
+        row.update(plain(values))
+        cell = {key: row[key] for key in (*GRID_KEYS, "best_epoch", "seconds", "run_id")}
+        store.add_comparison_cell(comparison_id, i + 1, cell,
+                                  {**evaluation, "model": {**evaluation["model"], **plain(values)}})
+        cells.append({"cell": i + 1, "run_id": row["run_id"], "best": i == best, "metrics": plain(compared)})
+    return {"best_run_id": rows[best]["run_id"], "resamples": resamples, "confidence": CONFIDENCE,
+            "test": f"{TEST} ({ZERO_METHOD})", "cells": cells}
+
+
+def comparison_references(store: Store, comparison_id: int) -> dict[str, tuple[float | None, float | None]]:
+    """Per metric, the random scorer's and the oracle's overall values, averaged over a comparison's cells (they
+    differ only by seed): the ends of the heatmaps' colour scales."""
+    values = store.comparison_metrics(comparison_id)
+    overall = values[values["slice"] == "all"].groupby(["scorer", "metric"])["value"].mean()
+
+    def get(scorer: str, metric: str) -> float | None:
+        value = overall.get((scorer, metric))
+        return None if value is None or pd.isna(value) else float(value)
+
+    return {m: (get("random", m), get("oracle", m)) for m in METRICS}
+
+
+def against_best_table(frame: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:
+    """One row per cell of a stored comparison (:func:`recengine.tables.stored_comparison`): its ``metric``, the
+    paired difference from the best cell with its 95% interval and p-value, and whether the two can be told apart,
+    in plain column names; empty when the comparison has no comparison against the best cell."""
+    label = METRIC_LABELS.get(metric, metric)
+    columns = ["Fusion", "Temperature", "Loss", "Seed", label, "Difference from best", "95% interval", "p-value",
+               "Distinguishable"]
+    if f"{metric}_ci_low" not in frame.columns:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for row in frame.to_dict("records"):
+        low, high, p = row[f"{metric}_ci_low"], row[f"{metric}_ci_high"], row[f"{metric}_p"]
+        rows.append([row["fusion"], row["temperature"], row["loss"], row["seed"], row[metric],
+                     row[f"{metric}_diff_vs_best"], "n/a" if pd.isna(low) else f"{low:+.4f} to {high:+.4f}",
+                     p, {True: "yes", False: "no (≈)", None: "n/a"}[distinguishable(row, metric)]])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def grid_summary(rows: Sequence[Mapping]) -> list[dict]:
@@ -298,15 +365,24 @@ def latest_saturation(store: Store, dataset: str | None = None) -> dict | None:
     return latest_result(store, SATURATION, dataset)
 
 
+def saturation_aucs(demo: Mapping) -> tuple[list, str]:
+    """One setting's AUC per epoch and the split they were measured on (demonstrations recorded before the
+    validation split kept dev's under "dev_auc")."""
+    if "valid_auc" in demo:
+        return demo["valid_auc"], demo["valid_split"] or "dev"
+    return demo["dev_auc"], "dev"
+
+
 def saturation_summary(record: Mapping) -> dict:
-    """The headline of a recorded demonstration: per setting its final loss and dev AUC, the shares of dev
+    """The headline of a recorded demonstration: per setting its final loss and selection AUC, the shares of dev
     predictions saturated and pinned at exactly 0 or 1 after training, the logit range, best epoch and seconds."""
     settings = {}
     for name, demo in record["result"].items():
         after = demo["after"]
         settings[name] = {
             "final_loss": demo["loss"][-1] if demo["loss"] else None,
-            "dev_auc": demo["dev_auc"][-1] if demo["dev_auc"] else None,
+            "auc": (saturation_aucs(demo)[0] or [None])[-1],
+            "auc_split": saturation_aucs(demo)[1],
             "saturated_share": after["saturated_share"],
             "pinned_share": after["pinned_share"],
             "logit_min": after["logits"]["all"]["min"],
@@ -477,11 +553,12 @@ def _zero_shot(
               progress=_reporter(progress, 1, 3, "base model (days 1-5)"))
     base_seconds = time.perf_counter() - started
     base = load_run(work / "base", dataset=judged, embedder=embedder)
-    methods = {}
+    methods, values = {}, {}
     for fill in ("mean", "neighbors"):
         base.recommender.config.model.new_article_id = fill
         base.recommender.invalidate()
-        methods[f"zero_shot_{fill}"] = _judge(base.recommender, judged, day6, seen, embedder)
+        methods[f"zero_shot_{fill}"], values[f"zero_shot_{fill}"] = _judge(base.recommender, judged, day6, seen,
+                                                                            embedder)
 
     write_split(work / "morning", morning)
     started = time.perf_counter()
@@ -489,7 +566,7 @@ def _zero_shot(
                         full_epochs=full_epochs, lr_decay=lr_decay, eval_data=judged, embedder=embedder,
                         archive=work / "archive", progress=_reporter(progress, 2, 3, "incremental update"))
     update_seconds = time.perf_counter() - started
-    methods["incremental"] = _judge(update.recommender, judged, day6, seen, embedder)
+    methods["incremental"], values["incremental"] = _judge(update.recommender, judged, day6, seen, embedder)
 
     merged = MindSplit("train", data.train.path, News.concat([data.train.news, morning.news]),
                        Behaviors.concat([data.train.behaviors, morning.behaviors]), data.entity_vectors)
@@ -498,9 +575,11 @@ def _zero_shot(
     retrain = train_run(retrain_data, config, out=work / "retrain", embedder=embedder,
                         progress=_reporter(progress, 3, 3, "full retrain (days 1-5 + morning)"))
     retrain_seconds = time.perf_counter() - started
-    methods["full_retrain"] = _judge(retrain.result.recommender, retrain_data, day6, seen, embedder)
+    methods["full_retrain"], values["full_retrain"] = _judge(retrain.result.recommender, retrain_data, day6, seen,
+                                                             embedder)
 
     out["methods"] = methods
+    out["against_retrain"] = against_reference(values, "full_retrain")
     out["seconds"] = {"base_train": round(base_seconds, 1), "incremental_update": round(update_seconds, 1),
                       "full_retrain": round(retrain_seconds, 1)}
     out["incremental_time_share_of_retrain"] = _ratio(update_seconds, retrain_seconds)
@@ -528,14 +607,49 @@ def _day6_slices(inter, catalog, day6: set[str], seen: set[str]) -> dict:
     }
 
 
-def _judge(recommender: Recommender, dataset: MindDataset, day6: set[str], seen: set[str], embedder) -> dict:
-    """One method's metrics on the afternoon: overall and per day-6 slice, and random and oracle per slice."""
+def against_reference(values: Mapping[str, Mapping[str, tuple]], reference: str, *,
+                      resamples: int = RESAMPLES) -> dict:
+    """Every method against ``reference`` on each slice, paired on the same impressions: ``{"reference",
+    "resamples", "confidence", "test", "methods": {method: {slice: {metric: paired values}}}}``. ``values``: per
+    method, per slice, (labels, ptr, per-impression metric frame) as :func:`_judge` gives them."""
+    methods = {}
+    for method, slices in values.items():
+        if method == reference:
+            continue
+        methods[method] = {}
+        for name, (labels, ptr, frame) in slices.items():
+            ref_labels, ref_ptr, ref_frame = values[reference][name]
+            if not (np.array_equal(labels, ref_labels) and np.array_equal(ptr, ref_ptr)):
+                raise InputError(f"{method} and {reference} were judged on different impressions ({name})")
+            methods[method][name] = paired_comparison(frame, ref_frame, resamples=resamples)
+    return {"reference": reference, "resamples": resamples, "confidence": CONFIDENCE,
+            "test": f"{TEST} ({ZERO_METHOD})", "methods": plain(methods)}
+
+
+def _slice_values(inter, scores: np.ndarray, candidates: np.ndarray) -> tuple:
+    """(labels, ptr, per-impression metrics) of the kept candidates, every impression kept (NaN where none is
+    left), so that two methods' rows are the same impressions."""
+    ptr = np.zeros(len(inter) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(inter.candidate_rows[candidates], minlength=len(inter)), out=ptr[1:])
+    labels = inter.labels[candidates]
+    return labels, ptr, per_impression_metrics_csr(labels, scores[candidates], ptr)
+
+
+def _judge(recommender: Recommender, dataset: MindDataset, day6: set[str], seen: set[str],
+           embedder) -> tuple[dict, dict]:
+    """One method's metrics on the afternoon: overall and per day-6 slice, and random and oracle per slice; and
+    per slice its per-impression values (see :func:`against_reference`)."""
     catalog, inter, truth = split_view(
         recommender.catalog, recommender.users, dataset, "dev", embedder=embedder,
         with_times=recommender.config.model.user_encoder == "transformer",
     )
     scorer = recommender.over(catalog)
-    result = evaluate_scores(inter, scorer.score(inter), _day6_slices(inter, catalog, day6, seen), truth=truth)
+    scores = scorer.score(inter)
+    masks = _day6_slices(inter, catalog, day6, seen)
+    result = evaluate_scores(inter, scores, masks, truth=truth)
+    everything = np.ones(len(scores), dtype=bool)
+    values = {"overall": _slice_values(inter, scores, everything),
+              **{name: _slice_values(inter, scores, candidates) for name, (_, candidates) in masks.items()}}
 
     def pick(metrics: Mapping) -> dict:
         return {k: None if metrics[k] is None else round(metrics[k], 4) for k in METRICS}
@@ -546,4 +660,4 @@ def _judge(recommender: Recommender, dataset: MindDataset, day6: set[str], seen:
         "baselines": {name: {"random_auc": round(b["random"]["auc"], 4),
                              "oracle_auc": b["oracle"] and round(b["oracle"]["auc"], 4)}
                       for name, b in result["baselines"].items()},
-    }
+    }, values

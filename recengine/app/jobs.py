@@ -358,7 +358,10 @@ class Reporter:
         if kind == "prepare" and event.message:
             milestone = self._phase(event.message)
         elif milestone:
-            self._event(kind, event.epoch, event.epochs, event.loss, event.metrics, message)
+            metrics = event.metrics
+            if metrics is not None and getattr(event, "split", ""):
+                metrics = {**metrics, "split": event.split}  # the curve names the split it was measured on
+            self._event(kind, event.epoch, event.epochs, event.loss, metrics, message)
         self._progress(self._fraction if fraction is None else fraction, message, force=milestone)
 
     def _check_cancel(self, kind: str) -> None:
@@ -418,7 +421,8 @@ def describe(event: Any) -> str:
     if event.kind == "epoch":
         auc = (event.metrics or {}).get("auc")
         loss = "" if event.loss is None else f" · loss {event.loss:.4f}"
-        return f"finished epoch {event.epoch}/{event.epochs}{loss}" + ("" if auc is None else f" · dev AUC {auc:.4f}")
+        split = getattr(event, "split", "") or "dev"
+        return f"finished epoch {event.epoch}/{event.epochs}{loss}" + ("" if auc is None else f" · {split} AUC {auc:.4f}")
     if event.kind == "done":
         return "finished"
     return event.message or event.kind

@@ -22,11 +22,14 @@ from recengine.data.imports import import_roots
 from recengine.data.store import Store
 from recengine.errors import InputError
 from recengine.eval.metrics import rank_lines
+from recengine.eval.significance import CONFIDENCE, RESAMPLES, TEST, ZERO_METHOD, paired_comparison
 from recengine.outputs import check_output_file, check_output_folder, write_fault
 from recengine.train import distributed
 from recengine.train.api import evaluate_run, predict_run, train_run
 from recengine.train.incremental import update_run
-from recengine.train.runs import LoadedRun, check_run, read_run_files
+from recengine.train.runs import (
+    LoadedRun, SplitScores, check_run, load_run, model_on_split, read_dev_scores, read_run_files,
+)
 from recengine.train.trainer import ProgressCallback
 from recengine.workspace import Workspace
 
@@ -351,3 +354,48 @@ def predict(store: Store, run: str | Path, out: str | Path, *, data: str | Path 
         raise write_fault(exc, out) from None
     return {"out": str(out), "impressions": int(len(impressions)),
             "candidates": int(len(scores)), "unknown_articles": int(np.isneginf(scores).sum())}
+
+
+# --------------------------------------------------------------------------------------------- comparison
+
+
+def split_scores(store: Store, run: str | Path, *, split: str = "dev", cache=None) -> SplitScores:
+    """A run's score of every candidate of ``split`` of its own dataset: the dev scores its folder keeps, else
+    scored now (the run loaded over the split, as :func:`evaluate` does)."""
+    folder = run_path(store, run)
+    kept = read_dev_scores(folder) if split == "dev" else None
+    if kept is not None:
+        return kept
+    loaded = load_run(folder, cache=cache)
+    model, inter, _ = model_on_split(loaded.recommender, loaded.dataset, split, cache=cache)
+    return SplitScores.of(model, inter)
+
+
+def _data_identity(store: Store, run: str | Path) -> tuple[str, str]:
+    """(what names the run's data, the run's folder): the content fingerprint it records, else its folder."""
+    folder = run_path(store, run)
+    recorded = read_run_files(folder)[1].get("dataset") or {}
+    identity = recorded.get("fingerprint") or str(Path(recorded.get("root") or "?").resolve())
+    return identity, str(folder)
+
+
+def compare_runs(store: Store, run_a: str | Path, run_b: str | Path, *, split: str = "dev", cache=None,
+                 resamples: int = RESAMPLES, seed: int = 0) -> dict:
+    """Run a against run b on the same impressions of ``split`` of their dataset: per metric the paired difference
+    a - b with its bootstrap interval and Wilcoxon p-value (:func:`recengine.eval.significance.paired_comparison`).
+
+    Runs trained on different data are refused before anything is scored. Returns ``{"run_a", "run_b", "split",
+    "impressions", "resamples", "confidence", "test", "metrics": {metric: {...}}}``.
+    """
+    (data_a, folder_a), (data_b, folder_b) = _data_identity(store, run_a), _data_identity(store, run_b)
+    if data_a != data_b:
+        raise InputError(f"runs {run_a} and {run_b} were trained on different data ({data_a} and {data_b}); "
+                         "a paired comparison needs the same impressions")
+    a, b = split_scores(store, folder_a, split=split, cache=cache), split_scores(store, folder_b, split=split,
+                                                                                  cache=cache)
+    if not a.same_impressions(b):
+        raise InputError(f"runs {run_a} and {run_b} were scored on different {split} impressions; score both "
+                         "again (delete their scores-dev.npz)")
+    return {"run_a": str(run_a), "run_b": str(run_b), "split": split, "impressions": int(len(a.impression_ids)),
+            "resamples": resamples, "confidence": CONFIDENCE, "test": f"{TEST} ({ZERO_METHOD})",
+            "metrics": paired_comparison(a.per_impression(), b.per_impression(), resamples=resamples, seed=seed)}

@@ -192,6 +192,28 @@ def check_embed(workspace: Workspace, store: Store, params: Params) -> Params:
             "cache": None if cache is None else str(Path(cache).resolve())}
 
 
+def check_tune(workspace: Workspace, store: Store, params: Params) -> Params:
+    from recengine.app import tune
+    from recengine.config import RunConfig
+
+    _known(params, {"dataset", "trials", "search", "base_config", "seed", "timeout", "study"})
+    base = _config(params.get("base_config", RunConfig().to_dict()), "base_config")
+    return tune.check(store, data=_dataset(store, params), trials=params.get("trials"), search=params.get("search"),
+                      base=base, seed=params.get("seed"), timeout=params.get("timeout"),
+                      study_name=params.get("study")).to_params()
+
+
+def check_beyond(workspace: Workspace, store: Store, params: Params) -> Params:
+    from recengine.app.runs import find_run
+
+    _known(params, {"run", "k", "users", "seed"})
+    record = find_run(store, params.get("run") or "")
+    users = params.get("users")
+    return {"run": record["run_id"], "dataset": record["dataset"], "k": _whole(params, "k", 1, 100, 10),
+            "users": None if users is None else _whole(params, "users", 2, 10**7),
+            "seed": _whole(params, "seed", 0, 2**32 - 1, 0)}
+
+
 def check_bootstrap(workspace: Workspace, store: Store, params: Params) -> Params:
     from recengine.app.first_start import Defaults
 
@@ -268,6 +290,28 @@ def run_embed(workspace: Workspace, store: Store, params: Params, progress) -> d
             "embedder": params["embedder"], "seconds": round(time.perf_counter() - started, 3)}
 
 
+def run_tune(workspace: Workspace, store: Store, params: Params, progress) -> dict:
+    from recengine.app import tune
+
+    plan = tune.check(store, data=params["dataset"], trials=params["trials"], search=params["search"],
+                      base=_config(params["base_config"], "base_config"), seed=params["seed"],
+                      timeout=params["timeout"], study_name=params["study"])
+    result = tune.run(workspace, store, plan, progress=progress)
+    return {"study": result["study"], "counts": result["counts"], "best": result["best"]}
+
+
+def run_beyond(workspace: Workspace, store: Store, params: Params, progress) -> dict:
+    from recengine.app import evaluation
+
+    def report(done: int, total: int) -> None:
+        progress.note(f"serving lists ({done:,}/{total:,} users)", fraction=done / total)
+
+    record = evaluation.evaluate_and_save(store, params["run"], k=params["k"], users=params["users"],
+                                          seed=params["seed"], progress=report)
+    return {"result_id": record["id"], "run_id": params["run"], "users": record["result"]["users"],
+            "seconds": record["result"]["seconds"]}
+
+
 def run_bootstrap(workspace: Workspace, store: Store, params: Params, progress) -> dict:
     from recengine.app.first_start import ensure_ready
 
@@ -288,6 +332,8 @@ TASKS: dict[str, Task] = {
     "saturation": Task(check_saturation, run_saturation, "saturation demonstration"),
     "embed": Task(check_embed, run_embed, "embedding"),
     "bootstrap": Task(check_bootstrap, run_bootstrap, "first start"),
+    "tune": Task(check_tune, run_tune, "hyperparameter search"),
+    "beyond": Task(check_beyond, run_beyond, "beyond-accuracy evaluation"),
 }
 
 

@@ -2,8 +2,11 @@
 
 Every cell is trained as a run of its own (saved under the workspace's runs/ and recorded in the store, so the
 best one can be loaded and made active), and the grid is recorded as a comparison naming the cells' run ids.
-Prints the comparison as JSON (its id, status, one row per cell with its run id, and the mean and std over
-seeds per setting); progress goes to stderr.
+Every cell is also compared with the best cell (highest dev AUC) on the same dev impressions: per metric the paired
+difference (cell - best), its 95% paired-bootstrap interval and a Wilcoxon signed-rank p-value. Prints the
+comparison as JSON (its id, status, one row per cell with its run id and ``<metric>_diff_vs_best``,
+``<metric>_ci_low``, ``<metric>_ci_high`` and ``<metric>_p``, the mean and std over seeds per setting, and
+``against_best`` in full); progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -92,5 +95,15 @@ def run(args: argparse.Namespace) -> int:
         grid_to_csv(pd.DataFrame(result["rows"]), args.csv)
     print(f"stored as comparison {result['comparison_id']} in {store.path}; best cell: run {result['best_run_id']} "
           f"(`recengine runs activate {result['best_run_id']}` makes it the active model)", file=sys.stderr)
+    print(_against_best_line(result["against_best"]), file=sys.stderr)
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _against_best_line(compared: dict) -> str:
+    """Which cells the best cell's AUC cannot be told apart from (95% interval of the difference crosses 0)."""
+    close = [c["run_id"] for c in compared["cells"] if not c["best"] and not c["metrics"]["auc"]["distinguishable"]]
+    if not close:
+        return "every other cell's AUC is distinguishable from the best cell's (95% paired-bootstrap interval)"
+    return (f"not distinguishable from the best cell by AUC (95% interval of the difference crosses 0, "
+            f"{compared['resamples']} resamples): {', '.join(close)}")

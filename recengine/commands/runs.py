@@ -1,6 +1,7 @@
 """``runs``: the runs recorded in the workspace store, which every face shares (CLI, Python, dashboard).
 
-``runs list`` and ``runs show`` read the store; ``runs register`` records a run folder made elsewhere or before
+``runs list`` and ``runs show`` read the store; ``runs table`` puts every run in one experiment table (setting
+differences, selection AUC, dev metrics with 95% intervals, costs; ``--csv``); ``runs register`` records a run folder made elsewhere or before
 runs were recorded; ``runs activate`` makes a run what the dashboard starts with; ``runs delete`` forgets a run and
 deletes its folder when it lies under the workspace's runs/ folder.
 """
@@ -20,6 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--dataset", default=None, help="only the runs of this store dataset")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=run_list)
+    table = actions.add_parser("table", help="every run in one table: setting differences, selection AUC, dev "
+                               "metrics with 95%% intervals, train and evaluation seconds, peak memory")
+    table.add_argument("--csv", type=Path, default=None, metavar="FILE", help="also write the table as CSV")
+    table.set_defaults(handler=run_table)
     show = actions.add_parser("show", help="a run's settings, metrics and the command that reproduces it")
     show.add_argument("run_id", help="run id (see `runs list`)")
     show.set_defaults(handler=run_show)
@@ -60,6 +65,29 @@ def run_list(args: argparse.Namespace) -> int:
     shown = table[["active", "run_id", "dataset", "mode", "fusion", "embedder", "epochs", "auc", "random_auc",
                    "oracle_auc", "created_at"]]
     print(printable(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")))
+    return 0
+
+
+def run_table(args: argparse.Namespace) -> int:
+    from recengine import atomic
+    from recengine.outputs import check_output_file, write_fault
+    from recengine.tables import experiment_table
+    from recengine.textsafe import printable
+
+    if args.csv is not None:
+        check_output_file(args.csv)
+    _, store = _open()
+    with store:
+        table = experiment_table(store)
+    if args.csv is not None:
+        try:
+            atomic.write_text(args.csv, table.to_csv(index=False))
+        except OSError as exc:
+            raise write_fault(exc, args.csv) from None
+    # The terminal gets the headline columns; the CSV has every metric with its interval.
+    shown = table[["run_id", "configuration", "selected_on", "selection_auc", "auc", "auc_low", "auc_high", "mrr",
+                   "ndcg@10", "train_seconds", "eval_seconds", "peak_memory_mb"]].astype(object).fillna("")
+    print(printable(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")) if len(table) else "no runs yet")
     return 0
 
 

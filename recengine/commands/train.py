@@ -98,7 +98,7 @@ class ProgressPrinter:
         elif event.kind == "epoch":
             self.close()
             auc = event.metrics.get("auc") if event.metrics else None
-            auc_text = f", dev AUC {auc:.4f}" if auc is not None else ""
+            auc_text = f", {event.split or 'dev'} AUC {auc:.4f}" if auc is not None else ""
             print(f"epoch {event.epoch}/{event.epochs}: loss {event.loss:.4f}{auc_text}", file=self.stream)
 
     def close(self) -> None:
@@ -118,6 +118,7 @@ def summarize(metrics: dict | None) -> dict | None:
         "random": pick(metrics["random"]),
         "oracle": pick(metrics["oracle"]),
         "slices": {name: pick(m) for name, m in metrics["slices"].items()},
+        "selected_on": metrics.get("selected_on"),
     }
 
 
@@ -149,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         "run": str(args.out),
         "run_id": trained["run_id"],
         "best_epoch": result.best_epoch,
+        "selection": meta["selection"],
         "stopped_early": result.stopped_early,
         "samples_seen": result.samples_seen,
         "seconds": meta["train_seconds"],

@@ -1420,7 +1420,9 @@ def _metric_rows(metrics: Any) -> list[tuple]:
     """
     if not isinstance(metrics, dict):
         raise InputError("metrics must be a dict with model, random, oracle and slices")
-    unknown = sorted(set(metrics) - {*SCORERS, "slices", "baselines"})
+    # Issue 13's additions are kept in the JSON column only (not flattened to rows).
+    extras = {"selected_on", "ci", "slice_groups", "reliability", "beyond", "against", "prediction"}
+    unknown = sorted(set(metrics) - {*SCORERS, "slices", "baselines", *extras})
     if unknown:
         raise InputError(f"unknown metrics keys {', '.join(unknown)}")
     for key in ("model", "random"):

@@ -1,5 +1,6 @@
 """Comparison tables: the grid of settings (fusion x temperature x loss x seed), one result row per cell, and
-the summary over seeds. :func:`recengine.app.experiments.compare_grid` trains the cells, each as a run.
+the summary over seeds. :func:`recengine.app.experiments.compare_grid` trains the cells, each as a run, and
+compares every cell with the best one on the same dev impressions (:data:`SIGNIFICANCE_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import itertools
 import math
 import numbers
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -23,6 +24,10 @@ GRID_KEYS = ("fusion", "temperature", "loss", "seed")
 METRIC_COLUMNS = METRICS  # the metric registry's names, as table columns
 SLICE_COLUMNS = tuple(f"{name}_auc" for name in SLICES)
 RESULT_COLUMNS = (*METRIC_COLUMNS, *SLICE_COLUMNS, "random_auc", "oracle_auc")
+# A cell against the best cell, per metric: the paired difference (cell - best), its 95% bootstrap interval and the
+# Wilcoxon p-value (recengine.eval.significance). Kept as extra metric values of the cell's model.
+SIGNIFICANCE_PARTS = {"diff_vs_best": "difference", "ci_low": "ci_low", "ci_high": "ci_high", "p": "p_value"}
+SIGNIFICANCE_COLUMNS = tuple(f"{m}_{part}" for m in METRIC_COLUMNS for part in SIGNIFICANCE_PARTS)
 
 
 def check_grid(
@@ -78,6 +83,21 @@ def result_row(settings: dict, metrics: dict) -> dict:
     row["random_auc"] = metrics["random"]["auc"]
     row["oracle_auc"] = (metrics["oracle"] or {}).get("auc")
     return row
+
+
+def significance_values(comparison: Mapping[str, Mapping]) -> dict:
+    """A cell's :func:`recengine.eval.significance.paired_comparison` against the best cell as flat
+    :data:`SIGNIFICANCE_COLUMNS` values (``auc_diff_vs_best``, ``auc_ci_low``, ``auc_ci_high``, ``auc_p``, ...)."""
+    return {f"{metric}_{part}": comparison[metric][key]
+            for metric in METRIC_COLUMNS if metric in comparison for part, key in SIGNIFICANCE_PARTS.items()}
+
+
+def distinguishable(row: Mapping, metric: str = "auc") -> bool | None:
+    """Whether a row's interval against the best cell excludes 0 (None when the row has no interval)."""
+    low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return None
+    return bool(low > 0 or high < 0)
 
 
 def summarize_grid(frame: pd.DataFrame) -> pd.DataFrame:

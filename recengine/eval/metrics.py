@@ -1,4 +1,5 @@
-"""Official MIND ranking metrics (AUC, MRR, nDCG@5, nDCG@10) and the MIND leaderboard file format.
+"""Official MIND ranking metrics (AUC, MRR, nDCG@5, nDCG@10), precision and recall at 5 and 10, and the MIND
+leaderboard file format.
 
 Each metric is computed per impression, then averaged with a plain mean over the impressions where it is
 defined:
@@ -11,7 +12,18 @@ defined:
   of the ideal order. MRR and nDCG are undefined without a click, so such impressions (already counted
   in ``skipped``) are left out of those means; an impression where every candidate was clicked counts.
 
-Ties: for MRR and nDCG, equal scores keep the candidates' input order (a stable sort, the earlier
+Two more per-impression units, not part of the official scorer (MIND reports only the four above), with the same
+ranking and skip rules as MRR and nDCG (undefined without a click, ties by input position):
+
+- P@k (precision): clicks among the top k by score, divided by k. The divisor is k even when an impression has
+  fewer than k candidates (the usual definition, as in microsoft/recommenders' ``precision_at_k``), so a list
+  shorter than k cannot reach 1; averages stay comparable across impressions of different lengths because every
+  impression is judged on the same k slots.
+- R@k (recall): clicks among the top k divided by all the impression's clicks.
+
+Both are exact: a sum of at most k zeros and ones, divided once. k = 5 and 10, like nDCG.
+
+Ties: for MRR, nDCG, P@k and R@k, equal scores keep the candidates' input order (a stable sort, the earlier
 candidate ranks higher), so results are deterministic. The official scorer uses
 ``np.argsort(y_score)[::-1]``, which leaves the order of ties to NumPy's sort internals, so on tied scores
 its MRR/nDCG may differ from ours. AUC does not depend on the order of ties.
@@ -27,7 +39,9 @@ matches sklearn bit for bit on tied scores.
 from __future__ import annotations
 
 import codecs
+import io
 import json
+import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
@@ -90,6 +104,22 @@ def _ndcg(k: int) -> Callable[[RankedBlock], np.ndarray]:
     return ndcg
 
 
+def _precision(k: int) -> Callable[[RankedBlock], np.ndarray]:
+    def precision(block: RankedBlock) -> np.ndarray:
+        return np.where(block.has_click, block.y[:, :k].sum(axis=1) / k, np.nan)
+
+    return precision
+
+
+def _recall(k: int) -> Callable[[RankedBlock], np.ndarray]:
+    def recall(block: RankedBlock) -> np.ndarray:
+        out = np.full(len(block.y), np.nan)
+        np.divide(block.y[:, :k].sum(axis=1), block.clicks, out=out, where=block.has_click)
+        return out
+
+    return recall
+
+
 def _auc(block: RankedBlock) -> np.ndarray:
     out = np.full(len(block.y), np.nan)
     two_classes = block.has_click & (block.clicks < block.y.shape[1])
@@ -104,6 +134,10 @@ METRIC_UNITS = (
     Metric("mrr", "MRR", "mean reciprocal rank of the clicked candidates", _mrr),
     Metric("ndcg@5", "nDCG@5", "discounted gain of the clicks in the top 5, over the best possible", _ndcg(5)),
     Metric("ndcg@10", "nDCG@10", "discounted gain of the clicks in the top 10, over the best possible", _ndcg(10)),
+    Metric("p@5", "P@5", "share of the top 5 that was clicked", _precision(5)),
+    Metric("p@10", "P@10", "share of the top 10 that was clicked", _precision(10)),
+    Metric("r@5", "R@5", "share of the clicks that made the top 5", _recall(5)),
+    Metric("r@10", "R@10", "share of the clicks that made the top 10", _recall(10)),
 )
 METRICS = tuple(metric.name for metric in METRIC_UNITS)
 METRIC_LABELS = {metric.name: metric.label for metric in METRIC_UNITS}
@@ -113,9 +147,9 @@ METRIC_LABELS = {metric.name: metric.label for metric in METRIC_UNITS}
 
 
 def mind_metrics(pairs: Iterable[tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]]) -> dict:
-    """Mean AUC, MRR, nDCG@5 and nDCG@10 over impressions given as ``(labels (L,), scores (L,))`` pairs.
+    """Mean of every metric in :data:`METRICS` over impressions given as ``(labels (L,), scores (L,))`` pairs.
 
-    Returns ``auc``, ``mrr``, ``ndcg@5``, ``ndcg@10`` (float, or None when no impression qualifies),
+    Returns each metric's mean (float, or None when no impression qualifies),
     ``impressions`` (how many were given) and ``skipped`` (how many had no AUC). Labels must be 0/1 and
     scores finite; a problem raises :class:`InputError` naming the 0-based impression.
     """
@@ -156,7 +190,7 @@ def mind_metrics_csr(labels: np.ndarray, scores: np.ndarray, ptr: np.ndarray) ->
 
 
 def per_impression_metrics_csr(labels: np.ndarray, scores: np.ndarray, ptr: np.ndarray) -> pd.DataFrame:
-    """One row per impression (n rows) with columns auc, mrr, ndcg@5, ndcg@10; NaN where undefined.
+    """One row per impression (n rows), a column per metric of :data:`METRICS`; NaN where undefined.
 
     Inputs as :func:`mind_metrics_csr`. The mean of each column over its non-NaN rows is the aggregate.
     """
@@ -235,6 +269,61 @@ def rank_lines(impression_ids: np.ndarray, scores: np.ndarray, ptr: np.ndarray) 
 def score_leaderboard(truth_path: str | Path, prediction_path: str | Path) -> dict:
     """:func:`mind_metrics` of a MIND prediction file against its truth file (see :func:`read_leaderboard`)."""
     return mind_metrics_csr(*read_leaderboard(truth_path, prediction_path))
+
+
+PREDICTION_FORMATS = ("auto", "ranks", "scores")
+
+
+def read_predictions(
+    source: str | Path | bytes, impression_ids: np.ndarray, ptr: np.ndarray, *, format: str = "auto",
+    name: str | None = None, split: str = "dev",
+) -> tuple[np.ndarray, str]:
+    """An external system's predictions for a split whose impressions are ``impression_ids`` (n,) with candidate
+    offsets ``ptr`` (n + 1,): one line per impression, in any order, ``<impression id> [v1,v2,...]`` with one value
+    per candidate in the split's candidate order. ``format`` "ranks" (a permutation of 1..n, 1 = top; MIND's
+    leaderboard format), "scores" (finite numbers, higher = better) or "auto": ranks when the first non-empty list
+    holds only JSON integers, else scores. ``source`` is a file or its bytes (an upload; ``name`` is then what
+    messages call it). Returns (scores (C,) float64 in the split's candidate order, ranks as 1/rank, the format).
+    Every impression must appear exactly once; any problem raises :class:`InputError` naming the line."""
+    if format not in PREDICTION_FORMATS:
+        raise InputError(f"unknown prediction format {format!r}; choose one of {', '.join(PREDICTION_FORMATS)}")
+    where = Path(name or ("upload" if isinstance(source, bytes) else str(source)))
+    position = {str(impression): i for i, impression in enumerate(np.asarray(impression_ids).tolist())}
+    scores = np.zeros(int(ptr[-1]), dtype=np.float64)
+    first_line = np.zeros(len(position), dtype=np.int64)  # 0 = not seen yet
+    number = 0
+    with ExitStack() as stack:
+        handle = io.BytesIO(source) if isinstance(source, bytes) else stack.enter_context(_open(Path(source)))
+        for number, text in enumerate(_lines(handle, where), 1):
+            impression_id, values = _parse_line(text, where, number, "ranks or scores")
+            i = position.get(impression_id)
+            if i is None:
+                raise InputError(f"impression id {impression_id!r} is not in the {split} split", path=where,
+                                 line=number)
+            if first_line[i]:
+                raise InputError(f"impression id {impression_id!r} appears twice (first on line {first_line[i]})",
+                                 path=where, line=number)
+            start, stop = int(ptr[i]), int(ptr[i + 1])
+            if len(values) != stop - start:
+                raise InputError(f"{len(values)} values but impression {impression_id} has {stop - start} "
+                                 f"candidates in the {split} split", path=where, line=number)
+            if format == "auto" and values:
+                format = "ranks" if all(type(value) is int for value in values) else "scores"
+            if format == "ranks":
+                _check_ranks(values, where, number)
+                scores[start:stop] = [1.0 / rank for rank in values]
+            else:
+                _check_scores(values, where, number)
+                scores[start:stop] = values
+            first_line[i] = number
+    if number == 0:
+        raise InputError("file is empty", path=where)
+    missing = np.flatnonzero(first_line == 0)
+    if missing.size:
+        first = np.asarray(impression_ids)[missing[0]]
+        raise InputError(f"{missing.size} of the {len(first_line)} impressions of the {split} split are missing from "
+                         f"the file (the first: {first})", path=where)
+    return scores, "ranks" if format == "auto" else format
 
 
 # --------------------------------------------------------------------------- validation
@@ -428,6 +517,13 @@ def _check_labels(labels: list, path: Path, number: int) -> None:
         # bool is an int subclass, but JSON true/false is not a label.
         if type(value) is not int or value not in (0, 1):
             raise InputError(f"labels must be 0 or 1, got {json.dumps(value)[:40]}", path=path, line=number)
+
+
+def _check_scores(scores: list, path: Path, number: int) -> None:
+    for value in scores:
+        # JSON true/false parse as bool (an int subclass) and NaN/Infinity as floats: none is a score.
+        if type(value) not in (int, float) or not math.isfinite(value):
+            raise InputError(f"scores must be finite numbers, got {json.dumps(value)[:40]}", path=path, line=number)
 
 
 def _check_ranks(ranks: list, path: Path, number: int) -> None:

@@ -57,6 +57,14 @@ class Interactions:
         )
 
 
+def carve_validation(times: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(fit rows, validation rows), each ascending: the latest ``fraction`` of impressions by time (at least one)
+    are validation. Ties in time keep file order (a stable sort), so the carve is deterministic."""
+    order = np.argsort(np.asarray(times), kind="stable")
+    n_valid = min(len(order) - 1, max(1, round(len(order) * fraction)))
+    return np.sort(order[: len(order) - n_valid]), np.sort(order[len(order) - n_valid :])
+
+
 def _filter_csr(ptr: np.ndarray, values: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rows = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
     counts = np.bincount(rows[keep], minlength=len(ptr) - 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,17 +11,20 @@ import numpy as np
 
 from recengine.config import RunConfig
 from recengine.data.mind import MindDataset, load_dataset
-from recengine.model.calibration import calibrate
 from recengine.outputs import check_output_folder, write_fault
-from recengine.eval.evaluate import evaluate_interactions
+from recengine.eval.evaluate import evaluate_interactions, train_impression_users
 from recengine.errors import InputError
 from recengine.eval.metrics import METRICS
+from recengine.eval.significance import user_bank_comparison
 from recengine.text import TextEmbedder
 from recengine.train.runs import (
-    LoadedRun, check_dataset, dataset_fingerprint, load_run, model_on_split, now_iso, read_run_files, save_run,
+    LoadedRun, SplitScores, check_dataset, dataset_fingerprint, load_run, model_on_split, now_iso, read_run_files,
+    save_run,
 )
 from recengine.train import distributed
-from recengine.train.trainer import Prepared, ProgressCallback, Trainer, TrainEvent, TrainResult, prepare
+from recengine.train.trainer import (
+    Prepared, ProgressCallback, Trainer, TrainEvent, TrainResult, fit_calibration, prepare,
+)
 
 
 @dataclass
@@ -46,7 +50,8 @@ def train_run(
     progress: ProgressCallback | None = None,
     store_name: str | None = None,
 ) -> TrainedRun:
-    """Prepare, train with early stopping, evaluate on dev (with slices, random and oracle) and save to ``out``.
+    """Prepare, train with early stopping on the selection split (validation by default), evaluate on dev (with
+    slices, random and oracle) and save to ``out``.
 
     ``store_name`` is the store's name for the dataset, recorded in meta.json beside its folder and fingerprint.
     """
@@ -61,14 +66,18 @@ def train_run(
     prepared = prepare(dataset, config, embedder=embedder, cache=cache, progress=progress)
     trainer = Trainer(prepared, config, progress=progress, context=context)
     result = trainer.fit()
-    result.recommender.calibration = calibrate(result.recommender, prepared.train, seed=config.train.seed)
+    result.recommender.calibration = fit_calibration(result.recommender, prepared, seed=config.train.seed)
+    train_seconds = time.perf_counter() - started
     metrics = None
     retrieval = None
     if prepared.dev is not None and context.is_main:
         if progress:
             progress(TrainEvent("prepare", message="evaluating on dev"))
         evaluator = trainer.evaluation_model()
-        metrics = evaluate_interactions(evaluator, prepared.dev, truth=prepared.truth, seed=config.train.seed)
+        evaluator.calibration = result.recommender.calibration  # the reliability report reads it
+        metrics = evaluate_interactions(evaluator, prepared.dev, truth=prepared.truth, seed=config.train.seed,
+                                        train_users=train_impression_users(prepared.train, prepared.validation))
+        metrics["selected_on"] = prepared.selected_on
         if config.model.user_retrieval:
             retrieval = dual_evaluation(evaluator, prepared, metrics, seed=config.train.seed)
     meta = {
@@ -79,7 +88,10 @@ def train_run(
         "samples_seen": result.samples_seen,
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
-        "train_seconds": round(time.perf_counter() - started, 2),
+        "train_seconds": round(train_seconds, 2),
+        "eval_seconds": round(time.perf_counter() - started - train_seconds, 2),
+        "peak_memory_mb": peak_memory_mb(),
+        "selection": prepared.carve,
         "device": str(trainer.device),
         "world_size": context.world_size,
         "dataset": {"root": str(Path(dataset.root).resolve()), "fingerprint": dataset_fingerprint(dataset.root),
@@ -89,11 +101,17 @@ def train_run(
         "retrieval": retrieval,
     }
     if out is not None and context.is_main:  # checkpoints are written by rank 0 only
-        _save(out, result.recommender, dataset, meta=meta, history=result.history, metrics=metrics)
+        _save(out, result.recommender, dataset, meta=meta, history=result.history, metrics=metrics,
+              dev_scores=SplitScores.of(evaluator, prepared.dev) if metrics else None)
     distributed.barrier(context)
     if progress:
         progress(TrainEvent("done", epoch=result.best_epoch, metrics=metrics and metrics["model"]))
     return TrainedRun(result, metrics, meta, prepared, Path(out) if out is not None else None)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports ru_maxrss in KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _save(out: str | Path, recommender, dataset: MindDataset, **parts) -> None:
@@ -119,7 +137,8 @@ def dual_evaluation(evaluator, prepared: Prepared, with_retrieval: dict, *, seed
     pick = lambda m: {k: m["model"][k] for k in METRICS}  # noqa: E731
     return {"users_in_bank": len(bank) if bank is not None else 0, "with": pick(with_retrieval), "without": pick(without),
             "slices_with": {k: v["auc"] for k, v in with_retrieval["slices"].items()},
-            "slices_without": {k: v["auc"] for k, v in without["slices"].items()}}
+            "slices_without": {k: v["auc"] for k, v in without["slices"].items()},
+            "significance": user_bank_comparison(evaluator, prepared.dev, seed=seed)}
 
 
 def evaluate_run(
@@ -136,8 +155,10 @@ def evaluate_run(
 
     Data other than the run was trained on is refused unless ``allow_dataset_change``.
     """
-    model, inter, truth, _ = _on_split(run, data, split, embedder, cache, allow_dataset_change=allow_dataset_change)
-    return evaluate_interactions(model, inter, truth=truth, seed=seed)
+    model, inter, truth, dataset = _on_split(run, data, split, embedder, cache, allow_dataset_change=allow_dataset_change)
+    metrics = evaluate_interactions(model, inter, truth=truth, seed=seed,
+                                    train_users=dataset.train.behaviors.impression_user_ids)
+    return {**metrics, "selected_on": model.config.train.select_on}
 
 
 def _checked_data(run, data, allow_dataset_change: bool) -> MindDataset | None:
@@ -201,5 +222,7 @@ def train_and_evaluate(
     trainer = Trainer(prepared, config, progress=progress)
     result = trainer.fit()
     model = trainer.evaluation_model()
-    metrics = evaluate_interactions(model, prepared.dev, truth=prepared.truth, seed=config.train.seed)
+    metrics = evaluate_interactions(model, prepared.dev, truth=prepared.truth, seed=config.train.seed,
+                                    train_users=train_impression_users(prepared.train, prepared.validation))
+    metrics["selected_on"] = prepared.selected_on
     return result, metrics

@@ -1,4 +1,8 @@
-"""Run folders: config, weights (safetensors), id maps, per-epoch history, metrics and metadata.
+"""Run folders: config, weights (safetensors), id maps, per-epoch history, metrics, metadata and the dev scores.
+
+The dev scores (``scores-dev.npz``: the score of every dev candidate, with the labels, CSR offsets and impression
+ids they pair with) let two runs on the same data be compared impression by impression without loading either
+model. A run saved without them (older runs, updated runs) is scored when a comparison needs it.
 
 A run is written to a staging folder and renamed into place, so a crash mid-save
 leaves the previous run intact. Loading never unpickles anything: weights are
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -27,8 +32,11 @@ from recengine.data.mind import BEHAVIORS_FILE, NEWS_FILE, MindDataset, News, lo
 from recengine.errors import InputError, RecengineError, RunFormatError
 from recengine.model.calibration import Calibration
 from recengine.eval.evaluate import align_truth
+from recengine.eval.metrics import per_impression_metrics_csr
 from recengine.model.catalog import Catalog, IdMap
-from recengine.model.interactions import Interactions, attach_history_times, build_interactions, click_log
+from recengine.model.interactions import (
+    Interactions, attach_history_times, build_interactions, carve_validation, click_log,
+)
 from recengine.model.network import RecommenderNet
 from recengine.model.recommender import Recommender
 from recengine.model.retrieval import build_user_bank
@@ -40,6 +48,7 @@ ID_MAPS_FILE = "id_maps.json"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 META_FILE = "meta.json"
+DEV_SCORES_FILE = "scores-dev.npz"
 REQUIRED_FILES = (CONFIG_FILE, WEIGHTS_FILE, ID_MAPS_FILE, META_FILE)
 
 
@@ -90,6 +99,51 @@ def check_dataset(path: Path, meta: dict, root: str | Path) -> None:
         )
 
 
+@dataclass(frozen=True)
+class SplitScores:
+    """A model's score of every candidate of a split, with the labels and CSR offsets they pair with."""
+
+    scores: np.ndarray  # (C,) float32, the model's logits
+    labels: np.ndarray  # (C,) int8 0/1
+    ptr: np.ndarray  # (n + 1,) int64: impression i is [ptr[i], ptr[i + 1])
+    impression_ids: np.ndarray  # (n,) int64
+
+    @classmethod
+    def of(cls, model: Recommender, inter: Interactions) -> "SplitScores":
+        """Score every candidate of ``inter`` with ``model``."""
+        return cls(model.score(inter), inter.labels.astype(np.int8), inter.candidate_ptr.astype(np.int64),
+                   np.asarray(inter.impression_ids, dtype=np.int64))
+
+    def per_impression(self) -> pd.DataFrame:
+        """Per-impression metrics (:func:`recengine.eval.metrics.per_impression_metrics_csr`)."""
+        return per_impression_metrics_csr(self.labels, self.scores, self.ptr)
+
+    def same_impressions(self, other: "SplitScores") -> bool:
+        """Whether ``other`` covers the same impressions and candidates, with the same labels, in the same order."""
+        return all(np.array_equal(getattr(self, k), getattr(other, k)) for k in ("impression_ids", "ptr", "labels"))
+
+
+def read_dev_scores(path: str | Path) -> SplitScores | None:
+    """The dev scores a run folder keeps, or None when it keeps none; RunFormatError when the file is damaged."""
+    file = Path(path) / DEV_SCORES_FILE
+    if not file.is_file():
+        return None
+    try:
+        with np.load(file, allow_pickle=False) as parts:
+            scores = SplitScores(*(parts[k] for k in ("scores", "labels", "ptr", "impression_ids")))
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise RunFormatError(f"{file}: damaged dev scores ({exc}); delete the file to score the run again") from None
+    n = len(scores.impression_ids)
+    sound = (
+        scores.scores.ndim == scores.labels.ndim == 1 and len(scores.scores) == len(scores.labels)
+        and scores.ptr.shape == (n + 1,) and n > 0 and scores.ptr[0] == 0 and scores.ptr[-1] == len(scores.labels)
+        and bool(np.all(np.diff(scores.ptr) >= 0)) and bool(np.isfinite(scores.scores).all())
+    )
+    if not sound:
+        raise RunFormatError(f"{file}: dev scores do not fit together; delete the file to score the run again")
+    return scores
+
+
 @dataclass
 class LoadedRun:
     path: Path
@@ -107,8 +161,10 @@ def save_run(
     meta: dict,
     history: list[dict],
     metrics: dict | None,
+    dev_scores: SplitScores | None = None,
 ) -> None:
-    """Write the run folder atomically (staging folder, then one rename)."""
+    """Write the run folder atomically (staging folder, then one rename); ``dev_scores`` are kept beside the
+    metrics so that comparisons need not score the run again."""
     state = {k: v.detach().cpu().contiguous() for k, v in recommender.net.state_dict().items()}
     full_meta = {
         **meta,
@@ -125,6 +181,9 @@ def save_run(
         atomic.write_json(staging / HISTORY_FILE, history)
         atomic.write_json(staging / METRICS_FILE, metrics)
         atomic.write_json(staging / META_FILE, full_meta)
+        if dev_scores is not None:
+            np.savez(staging / DEV_SCORES_FILE, scores=dev_scores.scores, labels=dev_scores.labels,
+                     ptr=dev_scores.ptr, impression_ids=dev_scores.impression_ids)
 
 
 def _read_json(path: Path):
@@ -262,8 +321,11 @@ def load_run(
     metrics = _read_json(path / METRICS_FILE) if (path / METRICS_FILE).is_file() else None
     recommender = Recommender(config, catalog, users, net, device)
     recommender.calibration = Calibration.from_dict(meta.get("calibration"))
-    if config.model.user_retrieval:
+    if config.model.user_retrieval:  # the bank holds the users of the impressions the run was fit on
         train = build_interactions(dataset.train.behaviors, catalog, users)
+        selection = meta.get("selection") or {}
+        if selection.get("split") == "validation" and meta.get("mode") == "full":  # an update's carve is of its new data
+            train = train.select(carve_validation(train.times, selection["fraction"])[0])
         if config.model.user_encoder == "transformer":
             attach_history_times(train, click_log([train]))
         net.user_bank = build_user_bank(recommender, train)

@@ -26,7 +26,9 @@ from recengine.graph import GraphTensors
 from recengine.eval.metrics import mind_metrics_csr
 from recengine.model.calibration import Calibration, calibrate
 from recengine.model.catalog import UNKNOWN_TIME, Catalog, IdMap
-from recengine.model.interactions import Interactions, attach_history_times, build_interactions, click_log, pad_last
+from recengine.model.interactions import (
+    Interactions, attach_history_times, build_interactions, carve_validation, click_log, pad_last,
+)
 from recengine.model.network import RecommenderNet
 from recengine.model.recommender import Recommender
 from recengine.model.retrieval import build_user_bank
@@ -91,14 +93,6 @@ class Prepared:
     @property
     def selected_on(self) -> str | None:
         return "validation" if self.validation is not None else "dev" if self.dev is not None else None
-
-
-def carve_validation(times: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """(fit rows, validation rows), each ascending: the latest ``fraction`` of impressions by time (at least one)
-    are validation. Ties in time keep file order (a stable sort), so the carve is deterministic."""
-    order = np.argsort(np.asarray(times), kind="stable")
-    n_valid = min(len(order) - 1, max(1, round(len(order) * fraction)))
-    return np.sort(order[: len(order) - n_valid]), np.sort(order[len(order) - n_valid :])
 
 
 def split_for_selection(

@@ -69,7 +69,7 @@ def test_data_statistics_and_generate(home: Path):
     assert at.sidebar.selectbox[0].value == "tiny-two" and at.sidebar.selectbox[1].value is None
     assert any("No model is trained on the active dataset" in i.value for i in at.info)
     run(at.sidebar.selectbox[0].set_value("tiny"))
-    assert at.sidebar.selectbox[1].value == "tiny-default" and charts(at) == 4
+    assert at.sidebar.selectbox[1].value == "tiny-default" and charts(at) == 5
 
 
 @pytest.mark.slow
@@ -180,7 +180,7 @@ def test_diagnostics_and_saturation_demo():
     at = start("diagnostics")
     assert float(metric(at, "Saturated (σ < 0.01 or > 0.99)").rstrip("%")) >= 0
     assert metric(at, "Candidates") != "0"
-    assert charts(at) == 4
+    assert charts(at) == 4 + 1  # and the reliability curve
     # The listwise model's raw logits sit high (their level is free): the page says why that is harmless.
     assert float(metric(at, "Saturated (σ < 0.01 or > 0.99)").rstrip("%")) > 50
     assert ["listwise loss" in i.value for i in at.info] == [True]
@@ -193,7 +193,7 @@ def test_diagnostics_and_saturation_demo():
     assert len(pinned) == 3
     broken, _, fixed = pinned
     assert broken > fixed  # raw dot products pin the sigmoid; cosine / 0.5 cannot (|logit| <= 2)
-    assert charts(at) == 4 + 1 + 3
+    assert charts(at) == 5 + 1 + 3
 
 
 # --------------------------------------------------------------------------------------------- new articles
@@ -308,6 +308,13 @@ def test_compare_grid_persists_and_exports():
     assert (results["random_auc"] < results["oracle_auc"]).all()
     assert charts(at) == len(METRICS) + 1  # a heatmap per metric and the chosen cell beside random and oracle
     assert len(at.get("download_button")) == 1
+    # Each cell against the best one: the difference, its interval and p-value, in plain words.
+    against = table(at, "Difference from best")
+    assert len(against) == 2 and (against["Difference from best"] <= 0).all()
+    assert (against["p-value"] == 1.0).sum() >= 1 and "auc_ci_low" not in results.columns
+    heat = chart_specs(at)[0]
+    assert ("★" in heat or "\\u2605" in heat) and "random" in heat and "oracle" in heat
+    assert any("not distinguishable" in c.value and "2,000 resamples" in c.value for c in at.caption)
     again = start("compare")  # a new session reloads it from the store
     assert len(table(again, "fusion")) == 2
 

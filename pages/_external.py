@@ -1,0 +1,87 @@
+"""The external-predictions section (drawn on Compare): upload another system's prediction file, pick the dataset
+and optionally a stored run, and read the same table as a run's (beside random and the oracle, every slice) with
+the paired comparison against the run."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import _ui
+from recengine import plots
+from recengine.app import datasets, external, runs
+from recengine.data.store import Store
+from recengine.eval.compare import METRIC_COLUMNS
+from recengine.eval.evaluate import share_of_oracle, slice_table
+from recengine.eval.metrics import METRIC_LABELS
+from recengine.tables import scored_table, significance_table
+
+RESULT = "external_result"
+NO_RUN = "(none)"
+FORMATS = {"auto": "decide from the file", "ranks": "ranks (1 = top)", "scores": "scores (higher = better)"}
+
+
+def render_external(store: Store) -> None:
+    """Upload, score, show: a bad file is one readable message naming its line."""
+    st.subheader("Score another system's predictions")
+    st.caption("One line per impression of the split, in any order: the impression id, then a list with one value "
+               "per candidate in the order behaviors.tsv gives them, e.g. `17 [3,1,2]` (ranks, 1 = top: MIND's "
+               "leaderboard format, what `recengine predict` writes) or `17 [0.12,0.93,0.40]` (scores, higher = "
+               "better).")
+    names = [d["name"] for d in datasets.list_datasets(store)]
+    if not names:
+        st.info("There is no dataset yet. Generate or import one on the Data page.")
+        return
+    active = _ui.active_dataset()
+    c = st.columns([2, 2, 1])
+    dataset = c[0].selectbox("Dataset", names, index=names.index(active["name"]) if active and active["name"] in
+                             names else 0, key="external_dataset")
+    against = c[1].selectbox("Compare with the run", [NO_RUN, *(r["run_id"] for r in runs.list_runs(store, dataset))],
+                             key="external_run")
+    kind = c[2].selectbox("The lists hold", list(FORMATS), format_func=FORMATS.get, key="external_format")
+    upload = st.file_uploader("Prediction file", key="external_upload")
+    if st.button("Score the file", disabled=upload is None, icon=":material/play_arrow:", key="external_score"):
+        st.session_state.pop(RESULT, None)
+        with _ui.boundary("scoring the prediction file") as scored:
+            result = external.evaluate_prediction(store, upload.getvalue(), name=upload.name, data=dataset,
+                                                  against=None if against == NO_RUN else against, format=kind)
+        if scored.ok:
+            st.session_state[RESULT] = result
+    if RESULT in st.session_state:
+        _show(st.session_state[RESULT])
+
+
+def _show(result: dict) -> None:
+    read = result["prediction"]
+    st.caption(f"{_ui.literal(read['file'])}: {read['impressions']:,} impressions and {read['candidates']:,} "
+               f"candidates of {_ui.literal(read['dataset'])} ({read['split']}), read as {read['format']}.")
+    low, high = (result.get("ci") or {}).get("auc") or (None, None)
+    share = share_of_oracle(*((result.get(key) or {}).get("auc") for key in ("model", "random", "oracle")))
+    st.markdown(f"**AUC {_ui.fmt(result['model']['auc'])}** (95% interval {_ui.fmt(low)} to {_ui.fmt(high)}), "
+                f"random {_ui.fmt((result.get('random') or {}).get('auc'))}, oracle "
+                f"{_ui.fmt((result.get('oracle') or {}).get('auc'))}: {_ui.percent(share)} of the way from random "
+                "to the oracle.")
+    st.plotly_chart(plots.metrics_chart(result), key="external-metrics")
+    st.dataframe(scored_table(result), hide_index=True, width="stretch",
+                 column_config={"scorer": "Scorer", "impressions": "Impressions"})
+    metric = st.selectbox("Slices by", list(METRIC_COLUMNS), format_func=METRIC_LABELS.get, key="external_metric")
+    st.dataframe(slice_table(result, metric), hide_index=True, width="stretch", column_config={
+        "group": "Slice group", "value": "Slice", "impressions": "Impressions",
+        "model": st.column_config.NumberColumn("This system", format="%.4f"),
+        "random": st.column_config.NumberColumn("Random", format="%.4f"),
+        "oracle": st.column_config.NumberColumn("Oracle", format="%.4f"),
+        "share_of_oracle": st.column_config.NumberColumn("Way to oracle", format="percent")})
+    if result.get("against"):
+        _show_against(result["against"])
+
+
+def _show_against(against: dict) -> None:
+    st.markdown(f"**This file against the run {_ui.literal(against['run_b'])}**, paired on the same "
+                f"{against['impressions']:,} impressions: the difference is file minus run, with a 95% bootstrap "
+                f"interval ({against['resamples']:,} resamples) and a Wilcoxon signed-rank p-value.")
+    st.dataframe(significance_table(against), hide_index=True, width="stretch", column_config={
+        "metric": "Metric", "a": st.column_config.NumberColumn("This file", format="%.4f"),
+        "b": st.column_config.NumberColumn("The run", format="%.4f"),
+        "difference": st.column_config.NumberColumn("Difference", format="%+.4f"),
+        "ci_low": st.column_config.NumberColumn("Interval from", format="%+.4f"),
+        "ci_high": st.column_config.NumberColumn("Interval to", format="%+.4f"),
+        "p_value": st.column_config.NumberColumn("p-value", format="%.3g"), "verdict": "Verdict"})
