@@ -7,13 +7,14 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _ui
+from pages._significance import show_comparison
 from recengine import plots
 from recengine.app import datasets, external, runs
 from recengine.data.store import Store
 from recengine.eval.compare import METRIC_COLUMNS
 from recengine.eval.evaluate import share_of_oracle, slice_table
 from recengine.eval.metrics import METRIC_LABELS
-from recengine.tables import scored_table, significance_table
+from recengine.tables import scored_table
 
 RESULT = "external_result"
 NO_RUN = "(none)"
@@ -78,10 +79,4 @@ def _show_against(against: dict) -> None:
     st.markdown(f"**This file against the run {_ui.literal(against['run_b'])}**, paired on the same "
                 f"{against['impressions']:,} impressions: the difference is file minus run, with a 95% bootstrap "
                 f"interval ({against['resamples']:,} resamples) and a Wilcoxon signed-rank p-value.")
-    st.dataframe(significance_table(against), hide_index=True, width="stretch", column_config={
-        "metric": "Metric", "a": st.column_config.NumberColumn("This file", format="%.4f"),
-        "b": st.column_config.NumberColumn("The run", format="%.4f"),
-        "difference": st.column_config.NumberColumn("Difference", format="%+.4f"),
-        "ci_low": st.column_config.NumberColumn("Interval from", format="%+.4f"),
-        "ci_high": st.column_config.NumberColumn("Interval to", format="%+.4f"),
-        "p_value": st.column_config.NumberColumn("p-value", format="%.3g"), "verdict": "Verdict"})
+    show_comparison(against, "This file", "The run")

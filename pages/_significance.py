@@ -31,9 +31,15 @@ def render_run_pair(store: Store, run_a: str, run_b: str) -> None:
                f"impressions, with a 95% interval from a paired bootstrap ({result['resamples']:,} resamples) and a "
                "Wilcoxon signed-rank p-value (1 means no difference at all). Not distinguishable: the interval "
                "includes zero.")
-    st.dataframe(significance_table(result), hide_index=True, width="stretch", column_config={
-        "metric": "Metric", "a": st.column_config.NumberColumn("First run", format="%.4f"),
-        "b": st.column_config.NumberColumn("Second run", format="%.4f"),
+    show_comparison(result, "First run", "Second run")
+
+
+def show_comparison(comparison: dict, first: str, second: str) -> None:
+    """A paired comparison as one row per metric: both means (headed ``first`` and ``second``), the difference,
+    its 95% interval, the p-value and the verdict."""
+    st.dataframe(significance_table(comparison), hide_index=True, width="stretch", column_config={
+        "metric": "Metric", "a": st.column_config.NumberColumn(first, format="%.4f"),
+        "b": st.column_config.NumberColumn(second, format="%.4f"),
         "difference": st.column_config.NumberColumn("Difference", format="%+.4f"),
         "ci_low": st.column_config.NumberColumn("Interval from", format="%+.4f"),
         "ci_high": st.column_config.NumberColumn("Interval to", format="%+.4f"),

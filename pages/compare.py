@@ -47,7 +47,6 @@ def grid_section() -> None:
             _jobs.start("compare", {"dataset": record["name"], "grid": grid, "base_config": base.to_dict()},
                         origin="compare")
 
-
     def show_grid(job: dict) -> None:
         """A finished grid: what it made, and its comparison picked below (once)."""
         result = job["result"]
@@ -56,7 +55,6 @@ def grid_section() -> None:
         if st.session_state.get("grid_job_shown") != job["id"]:
             st.session_state["grid_job_shown"] = job["id"]
             st.session_state[PICK] = result["comparison_id"]
-
 
     _jobs.detail("compare", record["name"], on_done=show_grid)
 
@@ -68,14 +66,12 @@ def grid_section() -> None:
     if st.session_state.get(PICK) not in by_id:
         st.session_state[PICK] = comparisons[0]["id"]
 
-
     def describe(comparison_id: int) -> str:
         c = by_id[comparison_id]
         grid = c["grid"]
         return (f"#{comparison_id} · {c['created_at'][:16]} · {len(grid['fusions'])} fusion × "
                 f"{len(grid['temperatures'])} τ × {len(grid['losses'])} loss × {len(grid['seeds'])} seed · "
                 f"{c['results']} result(s) · {c['status']}")
-
 
     st.subheader("Results")
     chosen = st.selectbox("Comparison", list(by_id), format_func=describe, key=PICK)

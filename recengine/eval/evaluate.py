@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import pandas as pd
 
-from recengine.eval.metrics import mind_metrics_csr, per_impression_metrics_csr
+from recengine.eval.metrics import mean_metrics, mind_metrics_csr, per_impression_metrics_csr
 from recengine.eval.significance import metric_intervals
 from recengine.eval.reliability import reliability_report
 from recengine.model.catalog import UNKNOWN_TIME
@@ -241,7 +241,7 @@ def evaluate_scores(
     # Per-impression values once per scorer: the overall means, and the impression-level slice groups, read them.
     per_impression = {name: per_impression_metrics_csr(inter.labels, s, inter.candidate_ptr)
                       for name, s in scorers.items()}
-    full = {name: summarize(frame) for name, frame in per_impression.items()}
+    full = {name: mean_metrics(frame) for name, frame in per_impression.items()}
     result = {"model": full["model"], "random": full["random"], "oracle": full.get("oracle"), "slices": {}, "baselines": {}}
     result["ci"] = metric_intervals(per_impression["model"])  # the model's 95% bootstrap interval per metric
     if masks is None and facts is not None:
@@ -253,20 +253,6 @@ def evaluate_scores(
         result["baselines"][name] = {"random": per["random"], "oracle": per.get("oracle")}
     if facts is not None:
         result["slice_groups"] = slice_groups(inter, scorers, facts, per_impression)
-    return result
-
-
-def summarize(values: pd.DataFrame | dict[str, np.ndarray]) -> dict:
-    """Per-impression metrics (a frame, or its columns as arrays; rows in impression order) to what
-    :func:`mind_metrics_csr` returns for them: each metric's mean over the impressions where it is defined (None
-    if none), ``impressions`` and ``skipped`` (impressions without an AUC)."""
-    columns = {name: np.asarray(values[name], dtype=np.float64) for name in values}
-    result: dict = {}
-    for name, column in columns.items():
-        defined = column[~np.isnan(column)]
-        result[name] = float(np.mean(defined)) if defined.size else None
-    result["impressions"] = len(next(iter(columns.values()))) if columns else 0
-    result["skipped"] = int(np.isnan(columns["auc"]).sum()) if "auc" in columns else 0
     return result
 
 
@@ -301,7 +287,7 @@ def slice_groups(
         out[group.name] = {}
         for code, label in enumerate(labels):
             run = slice(bounds[code], bounds[code + 1])
-            summary = {n: summarize({m: a[run] for m, a in arrays.items()}) for n, arrays in columns.items()}
+            summary = {n: mean_metrics({m: a[run] for m, a in arrays.items()}) for n, arrays in columns.items()}
             out[group.name][label] = {"impressions": int(run.stop - run.start), "model": summary["model"],
                                       "random": summary["random"], "oracle": summary.get("oracle")}
     return out

@@ -43,7 +43,7 @@ import io
 import json
 import math
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import zip_longest
@@ -179,13 +179,21 @@ def mind_metrics_csr(labels: np.ndarray, scores: np.ndarray, ptr: np.ndarray) ->
 
     ``labels`` (C,) 0/1, ``scores`` (C,) finite, ``ptr`` (n + 1,) integer offsets from 0 to C.
     """
-    per = _per_impression(*_checked_csr(labels, scores, ptr))
+    return mean_metrics(_per_impression(*_checked_csr(labels, scores, ptr)))
+
+
+def mean_metrics(per: Mapping[str, np.ndarray] | pd.DataFrame) -> dict:
+    """Per-impression values (one array or column per metric of :data:`METRICS`, in impression order) to each
+    metric's mean over the impressions where it is defined (None if none), ``impressions`` and ``skipped``
+    (impressions without an AUC)."""
     result: dict[str, Any] = {}
     for name in METRICS:
-        values = per[name][~np.isnan(per[name])]
+        column = np.asarray(per[name], dtype=np.float64)
+        values = column[~np.isnan(column)]
         result[name] = float(np.mean(values)) if values.size else None
-    result["impressions"] = int(per["auc"].size)
-    result["skipped"] = int(np.isnan(per["auc"]).sum())
+    auc = np.asarray(per["auc"], dtype=np.float64)
+    result["impressions"] = int(auc.size)
+    result["skipped"] = int(np.isnan(auc).sum())
     return result
 
 
