@@ -7,7 +7,7 @@ import streamlit as st
 from pages import _jobs, _ui
 from recengine import plots
 from recengine.app import experiments, tasks
-from recengine.tables import metric_summary, zero_shot_rows
+from recengine.tables import metric_summary, zero_shot_rows, zero_shot_significance
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -135,6 +135,20 @@ with _ui.boundary("reading the zero-shot comparison"):
     shown = experiments.shown_zero_shot(_ui.store())
     benchmark = shown["result"]
     st.plotly_chart(plots.zero_shot_chart(zero_shot_rows(benchmark)), key="zero-shot-chart")
+    paired = zero_shot_significance(benchmark)
+    if paired.empty:
+        st.caption("This result was recorded before the paired comparison existed: run the comparison again to see "
+                   "each method against the full retrain with a 95% interval and a p-value.")
+    else:
+        st.caption("AUC of each method minus the full retrain's, on the same impressions: a 95% paired-bootstrap "
+                   f"interval ({benchmark['against_retrain']['resamples']:,} resamples) and a Wilcoxon signed-rank "
+                   "p-value. Not distinguishable: the interval includes zero.")
+        st.dataframe(paired, hide_index=True, width="stretch", column_config={
+            "method": "Method", "slice": "Slice", "difference": st.column_config.NumberColumn("Difference",
+                                                                                             format="%+.4f"),
+            "ci_low": st.column_config.NumberColumn("Interval from", format="%+.4f"),
+            "ci_high": st.column_config.NumberColumn("Interval to", format="%+.4f"),
+            "p_value": st.column_config.NumberColumn("p-value", format="%.3g"), "verdict": "Verdict"})
     seconds = benchmark.get("seconds") or {}
     st.caption(f"Articles published after training, judged on the afternoon of day 6. Preset "
                f"{_ui.literal(benchmark.get('preset') or '?')}, text embedder "

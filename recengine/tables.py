@@ -188,6 +188,18 @@ def zero_shot_rows(result: Mapping, slice_name: str = ZERO_SHOT_SLICE) -> list[d
     return rows
 
 
+def zero_shot_significance(result: Mapping, metric: str = "auc") -> pd.DataFrame:
+    """Each method against the full retrain, per slice, on ``metric``: the paired difference, its 95% interval, the
+    p-value and the verdict (empty for a result recorded before the paired comparison existed)."""
+    against = result.get("against_retrain") or {}
+    rows = [{"method": method.replace("_", " "), "slice": name.replace("_", " "), "difference": c["difference"],
+             "ci_low": c["ci_low"], "ci_high": c["ci_high"], "p_value": c["p_value"],
+             "verdict": "distinguishable" if c["distinguishable"] else "not distinguishable"}
+            for method, slices in (against.get("methods") or {}).items()
+            for name, metrics in slices.items() if (c := metrics.get(metric))]
+    return pd.DataFrame(rows, columns=["method", "slice", "difference", "ci_low", "ci_high", "p_value", "verdict"])
+
+
 # --------------------------------------------------------------------------------------------- recommendations
 
 

@@ -23,6 +23,7 @@ from recengine.tables import (
     runs_table,
     stored_comparison,
     zero_shot_rows,
+    zero_shot_significance,
 )
 
 METRICS = {
@@ -111,3 +112,17 @@ def test_interest_overlap_against_the_base_rate():
     result = interest_overlap(items, ["sports"], {"sports": 25, "news": 50, "tv": 25})
     assert result == {"share": 0.5, "base_rate": 0.25, "lift": 2.0, "items": 4}
     assert interest_overlap(items, [], {"sports": 1})["share"] is None
+
+
+def test_zero_shot_significance_reads_each_method_against_the_retrain():
+    paired = {"difference": -0.012, "ci_low": -0.02, "ci_high": -0.004, "p_value": 0.003, "distinguishable": True}
+    same = {"difference": 0.001, "ci_low": -0.003, "ci_high": 0.005, "p_value": 0.6, "distinguishable": False}
+    result = {"against_retrain": {"methods": {"zero_shot_mean": {"day6_articles": {"auc": paired}},
+                                              "incremental_update": {"day6_articles": {"auc": same}}}}}
+    table = zero_shot_significance(result)
+    assert table.to_dict("records") == [
+        {"method": "zero shot mean", "slice": "day6 articles", "difference": -0.012, "ci_low": -0.02,
+         "ci_high": -0.004, "p_value": 0.003, "verdict": "distinguishable"},
+        {"method": "incremental update", "slice": "day6 articles", "difference": 0.001, "ci_low": -0.003,
+         "ci_high": 0.005, "p_value": 0.6, "verdict": "not distinguishable"}]
+    assert zero_shot_significance({"methods": {}}).empty  # recorded before the paired comparison
