@@ -152,6 +152,21 @@ def test_killed_job_is_marked_failed_with_its_last_message(workspace, store, tin
     assert store.runs() == []
 
 
+def test_a_queued_job_whose_process_has_not_exec_d_yet_is_starting_not_dead(workspace, store, tiny):
+    """Between fork and exec the child shows its parent's command line; reconcile must not fail the job then
+    (it did, under load, in the browser test), but does once the start grace period is over."""
+    job_id = jobs.submit(workspace, store, "train", {"dataset": tiny, "config": config()}, start=False)
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        jobs._write(store, "UPDATE jobs SET pid = ? WHERE id = ?", (stranger.pid, job_id))
+        assert jobs.reconcile(store) == [] and jobs.get(store, job_id)["status"] == "queued"
+        jobs._write(store, "UPDATE jobs SET created_at = '2020-01-01T00:00:00' WHERE id = ?", (job_id,))
+        assert jobs.reconcile(store) == [job_id] and jobs.get(store, job_id)["status"] == "failed"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
 def test_cli_lists_shows_and_refuses(finished):
     store, job_id, home = finished.store, finished.job_id, finished.workspace.home
     jobs.wait(store, job_id, timeout=WAIT_S)

@@ -246,8 +246,7 @@ def _alive(job: dict) -> bool:
     if job["pid"] == os.getpid():
         return True  # run here, in this process (run_job without a launch)
     if job["pid"] is None:
-        created = datetime.fromisoformat(job["created_at"])
-        return (datetime.now(UTC).replace(tzinfo=None) - created).total_seconds() < START_GRACE_S
+        return _starting(job)
     try:
         process = psutil.Process(job["pid"])
         if process.status() == psutil.STATUS_ZOMBIE:
@@ -255,7 +254,17 @@ def _alive(job: dict) -> bool:
         command = process.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
-    return any(a == "jobs" and command[i + 1:i + 3] == ["run", str(job["id"])] for i, a in enumerate(command))
+    if any(a == "jobs" and command[i + 1:i + 3] == ["run", str(job["id"])] for i, a in enumerate(command)):
+        return True
+    # Between fork and exec the new process still shows its parent's command line (a window a loaded machine
+    # widens): a queued job's process counts as starting for the grace period.
+    return job["status"] == "queued" and _starting(job)
+
+
+def _starting(job: dict) -> bool:
+    """Whether a queued job was created less than START_GRACE_S ago (its process may still be starting)."""
+    created = datetime.fromisoformat(job["created_at"])
+    return (datetime.now(UTC).replace(tzinfo=None) - created).total_seconds() < START_GRACE_S
 
 
 def reconcile(store: Store) -> list[int]:
