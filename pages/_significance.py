@@ -39,8 +39,12 @@ def show_comparison(comparison: dict, first: str, second: str) -> None:
     its 95% interval, the p-value and the verdict."""
     st.dataframe(significance_table(comparison), hide_index=True, width="stretch", column_config={
         "metric": "Metric", "a": st.column_config.NumberColumn(first, format="%.4f"),
-        "b": st.column_config.NumberColumn(second, format="%.4f"),
-        "difference": st.column_config.NumberColumn("Difference", format="%+.4f"),
-        "ci_low": st.column_config.NumberColumn("Interval from", format="%+.4f"),
-        "ci_high": st.column_config.NumberColumn("Interval to", format="%+.4f"),
-        "p_value": st.column_config.NumberColumn("p-value", format="%.3g"), "verdict": "Verdict"})
+        "b": st.column_config.NumberColumn(second, format="%.4f"), **paired_columns()})
+
+
+def paired_columns() -> dict:
+    """Column settings of the paired-comparison cells (:data:`recengine.tables.PAIRED_COLUMNS`)."""
+    return {"difference": st.column_config.NumberColumn("Difference", format="%+.4f"),
+            "ci_low": st.column_config.NumberColumn("Interval from", format="%+.4f"),
+            "ci_high": st.column_config.NumberColumn("Interval to", format="%+.4f"),
+            "p_value": st.column_config.NumberColumn("p-value", format="%.3g"), "verdict": "Verdict"}

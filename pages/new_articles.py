@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _jobs, _ui
+from pages._significance import paired_columns
 from recengine import plots
 from recengine.app import experiments, tasks
 from recengine.tables import metric_summary, zero_shot_rows, zero_shot_significance
@@ -143,12 +144,8 @@ with _ui.boundary("reading the zero-shot comparison"):
         st.caption("AUC of each method minus the full retrain's, on the same impressions: a 95% paired-bootstrap "
                    f"interval ({benchmark['against_retrain']['resamples']:,} resamples) and a Wilcoxon signed-rank "
                    "p-value. Not distinguishable: the interval includes zero.")
-        st.dataframe(paired, hide_index=True, width="stretch", column_config={
-            "method": "Method", "slice": "Slice", "difference": st.column_config.NumberColumn("Difference",
-                                                                                             format="%+.4f"),
-            "ci_low": st.column_config.NumberColumn("Interval from", format="%+.4f"),
-            "ci_high": st.column_config.NumberColumn("Interval to", format="%+.4f"),
-            "p_value": st.column_config.NumberColumn("p-value", format="%.3g"), "verdict": "Verdict"})
+        st.dataframe(paired, hide_index=True, width="stretch",
+                     column_config={"method": "Method", "slice": "Slice", **paired_columns()})
     seconds = benchmark.get("seconds") or {}
     st.caption(f"Articles published after training, judged on the afternoon of day 6. Preset "
                f"{_ui.literal(benchmark.get('preset') or '?')}, text embedder "

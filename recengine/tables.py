@@ -16,6 +16,7 @@ from recengine.data.store import ALL_SLICE, Store
 from recengine.errors import InputError
 from recengine.eval.compare import GRID_KEYS, METRIC_COLUMNS, RESULT_COLUMNS, SIGNIFICANCE_COLUMNS
 from recengine.eval.evaluate import SLICES, selected_on, share_of_oracle
+from recengine.eval.metrics import METRIC_LABELS
 
 SUMMARY_COLUMNS = (*METRIC_COLUMNS, "random_auc", "oracle_auc", "share_of_oracle", *(f"{s}_auc" for s in SLICES))
 ZERO_SHOT_SLICE = "day6_articles"  # every article published after training (benchmarks/zero_shot.py)
@@ -192,12 +193,19 @@ def zero_shot_significance(result: Mapping, metric: str = "auc") -> pd.DataFrame
     """Each method against the full retrain, per slice, on ``metric``: the paired difference, its 95% interval, the
     p-value and the verdict (empty for a result recorded before the paired comparison existed)."""
     against = result.get("against_retrain") or {}
-    rows = [{"method": method.replace("_", " "), "slice": name.replace("_", " "), "difference": c["difference"],
-             "ci_low": c["ci_low"], "ci_high": c["ci_high"], "p_value": c["p_value"],
-             "verdict": "distinguishable" if c["distinguishable"] else "not distinguishable"}
+    rows = [{"method": method.replace("_", " "), "slice": name.replace("_", " "), **_paired(c)}
             for method, slices in (against.get("methods") or {}).items()
             for name, metrics in slices.items() if (c := metrics.get(metric))]
-    return pd.DataFrame(rows, columns=["method", "slice", "difference", "ci_low", "ci_high", "p_value", "verdict"])
+    return pd.DataFrame(rows, columns=["method", "slice", *PAIRED_COLUMNS])
+
+
+PAIRED_COLUMNS = ("difference", "ci_low", "ci_high", "p_value", "verdict")
+
+
+def _paired(comparison: Mapping) -> dict:
+    """One metric's paired comparison as table cells: difference, interval, p-value and the verdict."""
+    verdict = "distinguishable" if comparison["distinguishable"] else "not distinguishable"
+    return {**{key: comparison[key] for key in PAIRED_COLUMNS[:-1]}, "verdict": verdict}
 
 
 # --------------------------------------------------------------------------------------------- recommendations
@@ -304,8 +312,6 @@ def scored_table(result: Mapping, scorer: str = "this system") -> pd.DataFrame:
     """An evaluation's overall figures (a run's or a prediction file's): one row each for the scorer, random and the
     oracle, with the impression count and every metric by its label; the scorer's 95% interval per metric (the
     result's ``ci``) in ``<label> from`` / ``<label> to`` columns."""
-    from recengine.eval.metrics import METRIC_LABELS
-
     intervals = result.get("ci") or {}
     rows = []
     for who, key in ((scorer, "model"), ("random", "random"), ("oracle", "oracle")):
@@ -325,10 +331,6 @@ def scored_table(result: Mapping, scorer: str = "this system") -> pd.DataFrame:
 def significance_table(comparison: Mapping) -> pd.DataFrame:
     """A paired comparison (:func:`recengine.eval.significance.paired_comparison` under ``metrics``) as one row per
     metric: both means, the difference, its 95% interval, the p-value and whether the two can be told apart."""
-    from recengine.eval.metrics import METRIC_LABELS
-
-    rows = [{"metric": METRIC_LABELS.get(m, m), "a": c["a"], "b": c["b"], "difference": c["difference"],
-             "ci_low": c["ci_low"], "ci_high": c["ci_high"], "p_value": c["p_value"],
-             "verdict": "distinguishable" if c["distinguishable"] else "not distinguishable"}
+    rows = [{"metric": METRIC_LABELS.get(m, m), "a": c["a"], "b": c["b"], **_paired(c)}
             for m, c in (comparison.get("metrics") or {}).items()]
-    return pd.DataFrame(rows, columns=["metric", "a", "b", "difference", "ci_low", "ci_high", "p_value", "verdict"])
+    return pd.DataFrame(rows, columns=["metric", "a", "b", *PAIRED_COLUMNS])
