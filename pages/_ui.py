@@ -11,17 +11,20 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+import pandas as pd
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.pages_manager import PagesManager
 
 from pages._catalog import PAGES
 
+from recengine import formats
 from recengine.app import runs as app_runs
 from recengine.app import serving
 from recengine.app.datasets import ACTIVE_DATASET
@@ -84,12 +87,39 @@ def literal(text: str) -> str:
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
-    """A number for display; 'n/a' when missing."""
-    return "n/a" if value is None or value != value else f"{value:.{digits}f}"
+    """A metric for display (AUC to 3 decimals); '—' when missing."""
+    return formats.metric(value, digits)
 
 
 def percent(share: float | None) -> str:
-    return "n/a" if share is None or share != share else f"{share:.1%}"
+    return formats.share(share)
+
+
+# --------------------------------------------------------------------------------------------- tables, charts
+
+
+def show_table(frame: pd.DataFrame, key_columns: Sequence[str], *, key: str, kinds: Mapping[str, str] | None = None,
+               height: int | Literal["auto"] = "auto", **options):
+    """``frame`` with only ``key_columns`` shown, so it fits the page; a toggle shows every column. Numbers are
+    formatted by kind (:mod:`recengine.formats`) at display time, so sorting a column still sorts numbers, and
+    headers are words. ``key`` names the toggle; ``options`` go to ``st.dataframe`` (e.g. ``on_select``)."""
+    missing = [c for c in key_columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"show_table: key columns not in the frame: {missing}")  # a page bug, not user input
+    extra = [c for c in frame.columns if c not in key_columns]
+    everything = bool(extra) and st.toggle(f"Show all {len(frame.columns)} columns", key=f"{key}-all",
+                                           help=f"Also show: {', '.join(formats.column_label(c) for c in extra)}")
+    shown = list(frame.columns) if everything else list(key_columns)
+    styled = frame.style.format(formats.formatters(frame, kinds))
+    config = {c: st.column_config.Column(formats.column_label(c)) for c in frame.columns}
+    return st.dataframe(styled, column_order=shown, column_config=config, hide_index=True, height=height,
+                        key=key, **options)
+
+
+def chart(figure, *, key: str) -> None:
+    """A Plotly chart at the container's width. Plotly's own toolbar is off: it sat on top of chart titles;
+    zoom by dragging and reset by double-click still work, and Streamlit's full-screen button stays."""
+    st.plotly_chart(figure, key=key, config={"displayModeBar": False, "responsive": True})
 
 
 # --------------------------------------------------------------------------------------------- workspace

@@ -31,14 +31,14 @@ def test_logit_and_sigmoid_histograms_carry_the_report():
     edges = report["histograms"]["logits"]["edges"]
     np.testing.assert_allclose(by_name["clicks"].x, (edges[:-1] + edges[1:]) / 2)
     assert "(n=3)" in by_name["clicks"].name
-    assert "saturated" in fig.layout.title.text
+    assert "saturated" in fig.layout.title.text.replace("<br>", " ")
     # Both saturation thresholds are marked with a line and a text label.
     assert len(fig.layout.shapes) == 2 and len(fig.layout.annotations) == 2
 
     shares = plots.sigmoid_histogram(report)
     for trace in shares.data:
         assert sum(trace.y) == pytest.approx(1.0)  # normalised per class
-    assert "pinned" in shares.layout.title.text
+    assert "pinned" in shares.layout.title.text.replace("<br>", " ")
 
 
 def test_histograms_empty_state():
@@ -120,7 +120,7 @@ def test_comparison_heatmap_mean_and_std_over_seeds():
     assert z == [[0.62, 0.70], [0.52, None]]
     # Sample std of (0.60, 0.64) is 0.02 * sqrt(2) = 0.028.
     assert heat.text[0][0] == "0.620 ± 0.028" and heat.text[1][1] == "n/a"
-    assert "2 seeds" in fig.layout.title.text
+    assert "2 seeds" in fig.layout.title.text.replace("<br>", " ")
     with pytest.raises(InputError, match="ndcg"):
         plots.comparison_heatmap(frame, "ndcg@10")
     assert _is_empty_state(plots.comparison_heatmap(frame.iloc[:0]), "No comparison")
