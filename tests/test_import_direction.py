@@ -11,7 +11,7 @@ The layers, lowest first (docs/DEVELOPING.md draws the same diagram):
     3.1  train     trainer, run folders, incremental updates (early stopping reads eval's metrics)
     3.2  diagnostics
     4    serve     the recommender service
-    5    app       application layer, plots, tables
+    5    app       application layer, plots, tables, formats
     6    faces     commands, cli, __main__, pages/, app.py
 
 Every import counts: top-level, inside functions, under ``TYPE_CHECKING``.
@@ -49,6 +49,7 @@ LAYERS: dict[str, float] = {
     "recengine.app": 5,
     "recengine.plots": 5,
     "recengine.tables": 5,
+    "recengine.formats": 5,
     "recengine.commands": 6,
     "recengine.cli": 6,
     "recengine.__main__": 6,
