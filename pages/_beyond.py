@@ -45,5 +45,8 @@ def render_beyond(store: Store, run_id: str, *, origin: str = "evaluation") -> N
                f"{sampled}{result['users']:,} readers, in {result['seconds']:.0f} s. Personalisation compares "
                f"{result['model']['pairs']:,} pairs of readers"
                f"{' (a random sample of pairs)' if result['model']['pairs_sampled'] else ''}.")
-    st.dataframe(evaluation.beyond_table(result), hide_index=True, width="stretch")
-    st.plotly_chart(plots.beyond_chart(result), key=f"beyond-chart-{run_id}")
+    table = evaluation.beyond_table(result)
+    # The explanations are long: the numbers fit the page, "What it means" is one toggle away.
+    _ui.show_table(table, [c for c in table.columns if c != "What it means"], key=f"beyond-table-{run_id}",
+                   kinds={c: "text" for c in table.columns})
+    _ui.chart(plots.beyond_chart(result), key=f"beyond-chart-{run_id}")

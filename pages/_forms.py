@@ -14,7 +14,7 @@ import streamlit as st
 
 from recengine.config import RunConfig, Setting, every_setting
 
-PER_ROW = 4
+PER_ROW = 3  # four to a row cut the chosen views and long numbers at 1024 px
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,13 @@ def widgets(defaults: RunConfig, *, key: str, skip: Iterable[str] = ()) -> list[
             for part, s in every_setting() if s.name not in skip]
 
 
+def help_sentence(s: Setting) -> str:
+    """The setting's help as a sentence (the schema keeps it lower case, without a full stop, for the CLI)."""
+    return s.help[:1].upper() + s.help[1:] + "."
+
+
 def _widget(part: str, s: Setting, value: Any, key: str) -> Widget:
-    common = {"label": s.label, "help": s.help[:1].upper() + s.help[1:] + ".", "key": key}
+    common = {"label": s.label, "help": help_sentence(s), "key": key}
     if s.kind == "choices":
         return Widget(part, s, "multiselect", {**common, "options": list(s.choices), "default": list(value)})
     if s.kind in ("choice", "text"):
@@ -93,7 +98,15 @@ def config_form(defaults: RunConfig, *, key: str, skip: Iterable[str] = ()) -> F
     if advanced:
         with st.expander("More options"):
             _draw(advanced, values)
+    if reasons := why_text(w.setting for w in drawn):
+        with st.expander("Why these options exist", icon=":material/help:"):
+            st.markdown(reasons)
     return FormValues(defaults, values)
+
+
+def why_text(settings: Iterable[Setting]) -> str:
+    """A markdown list of each setting's longer story (``Setting.why``), in form order; '' when none has one."""
+    return "\n".join(f"- **{s.label}**: {s.why}" for s in settings if s.why)
 
 
 def _draw(row: list[Widget], values: dict[str, Any]) -> None:

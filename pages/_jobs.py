@@ -2,13 +2,15 @@
 progress, loss and dev AUC per epoch, a cancel button, the outcome) on the page that started it.
 
 The work itself runs in a job's own process (:mod:`recengine.app.jobs`) and its state lives in the store, so a
-page switch, a reload or a restarted dashboard loses nothing: every view here is drawn from the store. Running
+page switch, a reload or a restarted dashboard loses nothing: every view here is drawn from the store (but the
+loss of the latest batches, which the job does not keep: the live curve samples it while it is watched). Running
 jobs are polled by fragments (``st.fragment(run_every=...)``), which redraw only themselves; when a job ends they
 rerun the page once, so that what it made (a run, a comparison, a demonstration) shows at once.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import streamlit as st
 from pages import _ui
 from recengine import plots
 from recengine.app import estimate, jobs, tasks
+from recengine.app.references import selection_references
 from recengine.app.first_start import ready
 
 PAGES = Path(__file__).parent
@@ -56,7 +59,7 @@ def estimate_caption(dataset: str, epochs: int, *, trainings: int = 1, what: str
     total = estimate.training(store, dataset, epochs, trainings=trainings)
     per_epoch = (one.seconds - estimate.STARTUP_SECONDS) / epochs
     st.caption(f"{what}: {_ui.literal(estimate.duration(per_epoch))} per epoch on {_ui.literal(dataset)}; "
-               f"{_ui.literal(estimate.duration(total.seconds))} in all with {epochs} epoch(s) "
+               f"{_ui.literal(estimate.duration(total.seconds))} in all with {epochs} epoch{'s' * (epochs != 1)} "
                f"({_ui.literal(total.basis)}).")
 
 
@@ -116,9 +119,7 @@ def _live(job_id: int) -> None:
         st.progress(job["progress"], text=_ui.literal(job["message"]))
         st.caption(_timing(job))
         if job["kind"] in CURVES:
-            history = curve(jobs.events(_ui.store(), job_id))
-            if history:
-                st.plotly_chart(plots.training_curves(history), key=f"job-{job_id}-curves")
+            live_curves(job)
         if job["cancel_requested"]:
             st.caption("Cancelling: the job stops at its next progress report and saves nothing.")
         elif st.button("Cancel", key=f"job-{job_id}-cancel", icon=":material/cancel:"):
@@ -133,6 +134,75 @@ def _timing(job: dict) -> str:
         return ran
     return (f"{ran} of an estimated {estimate.duration(job['estimate_seconds'])} "
             f"({_ui.literal(job['estimate_basis'] or '')})")
+
+
+def live_curves(job: dict) -> None:
+    """A running training's curves: the epochs so far, the latest batches' loss (sampled at each look, kept
+    for this session) and, for a training, random and the oracle from its dataset before any epoch ends."""
+    history = curve(jobs.events(_ui.store(), job["id"]))  # read before the job's message: see step_sample
+    sample = step_sample(jobs.get(_ui.store(), job["id"])["message"], len(history))
+    steps = st.session_state.setdefault(f"job-{job['id']}-steps", [])
+    if sample and (not steps or sample[0] > steps[-1][0]):
+        steps.append(sample)
+    references = train_references(job["params"]) if job["kind"] == "train" else {}
+    _ui.chart(plots.training_curves(history, steps=steps, **curve_references(references)),
+              key=f"job-{job['id']}-curves")
+    st.caption(curve_caption(references, live=True))
+
+
+# The Reporter writes a step's progress as jobs.describe words it ("epoch 1/2 · step 11/40 · loss 0.6931");
+# step losses are not kept as events, so the live curve samples the message at each look.
+_STEP = re.compile(r"epoch \d+/\d+ · step (\d+)/(\d+) · loss ([-+0-9.eE]+)$")
+
+
+def step_sample(message: str, epochs_done: int) -> tuple[float, float] | None:
+    """(epochs done, loss) from a job's message while it is inside an epoch; None otherwise. ``epochs_done``
+    counts the finished epochs, read before the message (an epoch that ends in between leaves a message that
+    is no step, so a sample is never placed an epoch late)."""
+    found = _STEP.search(message or "")
+    if found is None:
+        return None
+    step, steps, loss = int(found[1]), int(found[2]), float(found[3])
+    return epochs_done + step / max(steps, 1), loss
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _references(path: str, changed: int, select_on: str, fraction: float, seed: int) -> dict:
+    return selection_references(_ui.dataset(path), select_on=select_on, validation_fraction=fraction, seed=seed)
+
+
+def train_references(params: dict) -> dict:
+    """Random and oracle AUC for a training job's dataset and selection split ({} when it cannot tell)."""
+    record = _ui.store().dataset(params.get("dataset") or "")
+    train = (params.get("config") or {}).get("train") or {}
+    if record is None or "select_on" not in train:
+        return {}
+    with _ui.boundary("measuring random and the oracle") as measured:
+        found = _references(record["path"], _ui.stamp(record["path"]), train["select_on"],
+                            float(train["validation_fraction"]), int(train.get("seed", 0)))
+    return found if measured.ok else {}
+
+
+def curve_references(references: dict) -> dict:
+    """:func:`train_references` as keyword arguments of :func:`recengine.plots.training_curves`."""
+    return {"random_auc": references.get("random_auc"), "oracle_auc": references.get("oracle_auc"),
+            "random_split": references.get("split"), "oracle_split": references.get("oracle_split"),
+            "split": references.get("split")}
+
+
+def curve_caption(references: dict, *, live: bool = False) -> str:
+    """What the curves show, in words: which split the AUC is on and where the references come from."""
+    split = references.get("split") or "selection"
+    words = ["Loss: one point per finished epoch" + (", and a dotted line of the latest batches' loss while an "
+                                                       "epoch runs" if live else "") + ".",
+             f"AUC on the {split} split, which picks the best epoch (1 = perfect ranking, 0.5 = chance)."]
+    if references.get("random_auc") is not None:
+        words.append(f"Random: random scores on the same {split} split.")
+    if references.get("oracle_auc") is not None:
+        where = ("on the same split" if references.get("oracle_split") == split
+                 else f"measured on {references.get('oracle_split')}, the only split with them")
+        words.append(f"Oracle: the true click probabilities of this synthetic world, {where}.")
+    return " ".join(words)
 
 
 def curve(events: list[dict]) -> list[dict]:

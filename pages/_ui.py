@@ -99,19 +99,28 @@ def percent(share: float | None) -> str:
 
 
 def show_table(frame: pd.DataFrame, key_columns: Sequence[str], *, key: str, kinds: Mapping[str, str] | None = None,
-               height: int | Literal["auto"] = "auto", **options):
+               widths: Mapping[str, int | str] | None = None, height: int | Literal["auto"] = "auto", **options):
     """``frame`` with only ``key_columns`` shown, so it fits the page; a toggle shows every column. Numbers are
     formatted by kind (:mod:`recengine.formats`) at display time, so sorting a column still sorts numbers, and
-    headers are words. ``key`` names the toggle; ``options`` go to ``st.dataframe`` (e.g. ``on_select``)."""
+    headers are words; columns empty in every row are left out. ``widths`` caps a column ("small", "medium", "large" or pixels: a long title is cut with an
+    ellipsis and shown whole on hover, instead of pushing the key columns off the page). ``key`` names the
+    toggle; ``options`` go to ``st.dataframe`` (e.g. ``on_select``)."""
     missing = [c for c in key_columns if c not in frame.columns]
     if missing:
         raise ValueError(f"show_table: key columns not in the frame: {missing}")  # a page bug, not user input
+    # A column empty in every row (an oracle on real data, a parent when no run is an update) says nothing.
+    frame = frame.loc[:, ~frame.replace("", None).isna().all()]
+    key_columns = [c for c in key_columns if c in frame.columns]
     extra = [c for c in frame.columns if c not in key_columns]
     everything = bool(extra) and st.toggle(f"Show all {len(frame.columns)} columns", key=f"{key}-all",
                                            help=f"Also show: {', '.join(formats.column_label(c) for c in extra)}")
     shown = list(frame.columns) if everything else list(key_columns)
-    styled = frame.style.format(formats.formatters(frame, kinds))
-    config = {c: st.column_config.Column(formats.column_label(c)) for c in frame.columns}
+    formatters = formats.formatters(frame, kinds)
+    # Streamlit draws a missing cell as "None" whatever the Styler says: a column with one goes as its text.
+    holes = {c: frame[c].map(formatters[c]) for c in frame.columns if frame[c].isna().any()}
+    styled = frame.assign(**holes).style.format({c: f for c, f in formatters.items() if c not in holes})
+    widths = widths or {}
+    config = {c: st.column_config.Column(formats.column_label(c), width=widths.get(c)) for c in frame.columns}
     return st.dataframe(styled, column_order=shown, column_config=config, hide_index=True, height=height,
                         key=key, **options)
 

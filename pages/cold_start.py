@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
-from recengine.tables import category_counts, interest_overlap
+from recengine import formats
+from recengine.tables import article_topic, category_counts, interest_overlap
 
 READER = "cold_reader"
 K = 10
@@ -16,6 +17,14 @@ def read(item: dict) -> None:
     reader = st.session_state[READER]
     reader["previous"] = reader.get("current")
     reader["clicks"].append({key: item[key] for key in ("article_id", "title", "category", "subcategory")})
+
+
+def describe(item: dict) -> str:
+    """An item's category (with its subcategory when it has one) and what ranked it: the model's score or the
+    clicks the popularity prior counted."""
+    reason = (f"score {formats.metric(item['score'])}" if item["source"] == "model"
+              else f"{formats.count(item.get('clicks', 0))} clicks")
+    return f"{article_topic(item['category'], item['subcategory'])} · {reason}"
 
 
 _ui.frame()
@@ -32,8 +41,10 @@ if not ready.ok:
     st.stop()
 
 with st.form("reader"):
-    chosen = st.multiselect("Interests from the category list", sorted(c for c in counts if c))
-    text = st.text_area("…and/or in your own words", placeholder="I follow Formula 1 and central banks", height=80)
+    chosen = st.multiselect("Interests from the category list", sorted(c for c in counts if c),
+                            help="Categories the new reader cares about; the list starts from them.")
+    text = st.text_area("…and/or in your own words", placeholder="I follow Formula 1 and central banks", height=80,
+                        help="A sentence about the reader's interests, read by the same text model as the articles.")
     if st.form_submit_button("Start as a new reader", type="primary", icon=":material/person_add:"):
         st.session_state[READER] = {"categories": chosen, "text": text.strip(), "clicks": [], "current": None,
                                     "previous": None}
@@ -58,11 +69,12 @@ picked = interest_overlap(items, reader["categories"], counts)
 clicked = interest_overlap(items, [c["category"] for c in reader["clicks"]], counts)
 reader["current"] = picked["share"]
 cols = st.columns(3)
-cols[0].metric("In the categories you picked", _ui.percent(picked["share"]),
+cols[0].metric("In your categories", _ui.percent(picked["share"]),
                help="Share of the recommendations whose category is one you picked.")
-cols[1].metric("Random pick would give", _ui.percent(picked["base_rate"]),
-               help="Share of the catalogue in those categories: what a random list would score on average.")
-cols[2].metric("In the categories you read", _ui.percent(clicked["share"]),
+cols[1].metric("A random list", _ui.percent(picked["base_rate"]),
+               help="Share of the catalogue in the categories you picked: what a random list would score on "
+                    "average.")
+cols[2].metric("In what you read", _ui.percent(clicked["share"]),
                help="Share of the recommendations in the categories of the articles you clicked.")
 if reader["previous"] is not None:
     st.caption(f"Before your last click: {_ui.percent(reader['previous'])} in the categories you picked.")
@@ -70,17 +82,18 @@ st.caption("What this measures: how closely the list follows the interests you s
            "against the chance level. It is not a click-through prediction: a reader invented here has no ground "
            "truth to score against.")
 
+st.caption("Beside each article: its category and what ranked it, the model's score (higher ranks first) or, "
+           "from the popularity prior, the clicks it counted.")
 for item in items:
     with st.container(border=True):
-        title_col, meta_col, button_col = st.columns([6, 3, 1], vertical_alignment="center")
+        title_col, meta_col, button_col = st.columns([5, 3, 2], vertical_alignment="center")
         title_col.text(item["title"])
-        score = f"score {item['score']:.3f}" if item["source"] == "model" else f"{item.get('clicks', 0)} clicks"
-        meta_col.text(f"{item['category']} / {item['subcategory']} · {score}")
+        meta_col.text(describe(item))
         button_col.button("Read", key=f"read-{item['article_id']}", on_click=read, args=(item,))
 
 if reader["clicks"]:
     st.subheader("What you read")
-    st.dataframe(pd.DataFrame(reader["clicks"]), hide_index=True)
+    _ui.show_table(pd.DataFrame(reader["clicks"]), ["title", "category"], key="cold-clicks")
 if st.button("Start over", icon=":material/restart_alt:"):
     del st.session_state[READER]
     st.rerun()

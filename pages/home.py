@@ -1,15 +1,33 @@
 """Home: what this is, the active dataset and model with their key numbers, and where to go next."""
 
+import pandas as pd
 import streamlit as st
 
 from pages import _ui
 from pages._catalog import PAGES
-from recengine import plots
+from recengine import formats, plots
 from recengine.app import runs as app_runs
 from recengine.app.datasets import coverage_from_meta
-from recengine.eval.metrics import METRIC_LABELS, METRICS
+from recengine.eval.evaluate import SLICE_UNITS
+from recengine.eval.metrics import METRIC_UNITS, METRICS
 from recengine.tables import metric_summary
 from recengine.train.runs import read_run_files
+
+SLICES_IN_WORDS = " ".join(
+    ["The slices, in plain words: **overall** is every dev impression;"]
+    + [f"**{unit.label}**: {unit.description};" for unit in SLICE_UNITS]
+)[:-1] + "."
+
+
+def ranking(metrics: dict) -> None:
+    """The ranking metrics (every metric but AUC, which the tiles show) of the model, random and the oracle, as
+    one small table: seven tiles in a row would cut their values."""
+    rows = [{"scorer": name, **{m: (metrics.get(name) or {}).get(m) for m in METRICS if m != "auc"}}
+            for name in ("model", "random", "oracle") if metrics.get(name)]
+    frame = pd.DataFrame(rows)
+    _ui.show_table(frame, list(frame.columns), key="home-ranking", kinds={"scorer": "text"})
+    st.caption("; ".join(f"**{m.label}**: {m.description}" for m in METRIC_UNITS if m.name in frame.columns) + ".")
+
 
 _ui.frame()
 st.title("recengine")
@@ -23,18 +41,17 @@ st.markdown(
 
 dataset = _ui.require_dataset()
 run = _ui.active_run()
-data_col, model_col = st.columns([2, 3], gap="large")
-
-with data_col, st.container(border=True):
+# Full-width boxes, four tiles a row at most: at 1024 px a tile then still holds "0.682" without cutting it.
+with st.container(border=True):
     st.subheader("Active dataset")
     st.caption(f"{_ui.literal(dataset['name'])} · {dataset['source']}"
                + (f" · preset {dataset['preset']}, seed {dataset['seed']}" if dataset["preset"] else ""))
     summary = dataset["summary"]
-    for row in ((("Articles", "articles"), ("Users", "users")), (("Impressions", "impressions"), ("Clicks", "clicks"))):
-        for col, (label, key) in zip(st.columns(2), row):
-            col.metric(label, f"{summary.get(key, 0):,}")
+    for col, (label, key) in zip(st.columns(4), (("Articles", "articles"), ("Users", "users"),
+                                                 ("Impressions", "impressions"), ("Clicks", "clicks"))):
+        col.metric(label, formats.count(summary.get(key, 0)))
 
-with model_col, st.container(border=True):
+with st.container(border=True):
     st.subheader("Active model")
     if run is None:
         st.info("No model is trained on this dataset yet.")
@@ -46,15 +63,18 @@ with model_col, st.container(border=True):
                    f"{config['scoring']} / τ {config['temperature']}")
         numbers = metric_summary(run["metrics"])
         cols = st.columns(4)
-        cols[0].metric("Dev AUC", _ui.fmt(numbers["auc"]), help="Official MIND AUC, mean over dev impressions.")
-        cols[1].metric("Random AUC", _ui.fmt(numbers["random_auc"]), help="A random scorer on the same impressions.")
+        cols[0].metric("Dev AUC", _ui.fmt(numbers["auc"]),
+                       help="How often the model ranks a clicked article above a skipped one in the same "
+                            "impression (official MIND AUC, mean over dev impressions): 0.5 is chance, 1 is perfect.")
+        cols[1].metric("Random AUC", _ui.fmt(numbers["random_auc"]),
+                       help="The same measure for a scorer that guesses at random, on the same impressions.")
         cols[2].metric("Oracle AUC", _ui.fmt(numbers["oracle_auc"]),
-                       help="The true click probabilities (known for synthetic data): the ceiling any model can reach.")
+                       help="The same measure for the true click probabilities (known for synthetic data): the "
+                            "ceiling any model can reach.")
         cols[3].metric("Way to oracle", _ui.percent(numbers["share_of_oracle"]),
-                       help="(model − random) / (oracle − random): 0% is random, 100% is the oracle.")
-        ranking = [name for name in METRICS if name != "auc"]  # AUC is shown above, beside random and oracle
-        for col, name in zip(st.columns(max(4, len(ranking))), ranking):
-            col.metric(METRIC_LABELS[name], _ui.fmt(numbers[name]))
+                       help="How far the model got from random (0%) to the oracle (100%): "
+                            "(model − random) / (oracle − random).")
+        ranking(run["metrics"])
         with _ui.boundary("reading the run's coverage"):
             coverage = coverage_from_meta(read_run_files(run["path"])[1])
             cols = st.columns(4)
@@ -66,7 +86,8 @@ with model_col, st.container(border=True):
                 st.warning(_ui.literal(coverage["text_warning"]))
 
 if run is not None:
-    st.plotly_chart(plots.metrics_chart(run["metrics"]), key="home-metrics")
+    _ui.chart(plots.metrics_chart(run["metrics"]), key="home-metrics")
+    st.caption(SLICES_IN_WORDS)
     with st.expander("Check these numbers: evaluate the model on dev again"):
         st.caption("Scores every dev impression again with the saved model and stores the result. The numbers "
                    "should match the ones above: training is saved, evaluation is deterministic.")

@@ -1,16 +1,52 @@
 """Train & load: a form with every model and training option, live training progress, and the saved runs
 (listed with their metrics, made active, compared side by side, deleted after a confirmation)."""
 
+from collections.abc import Mapping
+
+import pandas as pd
 import streamlit as st
 
 from pages import _forms, _jobs, _ui
 from pages._significance import render_run_pair
-from recengine import plots
+from recengine import formats, plots
 from recengine.app import runs as app_runs
 from recengine.app.first_start import Defaults
-from recengine.tables import compare_runs, metric_summary, runs_table, selection_text
+from recengine.config import every_setting
+from recengine.plots import runs_chart
+from recengine.tables import compare_runs, runs_table, selection_text
 
 DEFAULTS = Defaults.from_env()
+RUN_KEY_COLUMNS = ["run_id", "auc", "share_of_oracle", "created_at", "views", "fusion"]  # fits 1024 px
+COMPARE_KEY_COLUMNS = ["run_id", "auc", "share_of_oracle", "random_auc", "oracle_auc"]
+SETTING_LABELS = {f"{part}.{s.name}": s.label for part, s in every_setting()}
+
+
+def settings_by_run(settings: pd.DataFrame) -> pd.DataFrame:
+    """The settings that differ (setting x run, from :func:`compare_runs`) as one row per run, headed by labels."""
+    by_run = settings.T.rename(columns=lambda key: SETTING_LABELS.get(key, key))
+    return by_run.rename_axis("run_id").reset_index()
+
+
+def run_facts(details: Mapping) -> pd.DataFrame:
+    """What a run's meta.json says about how it was made, as (fact, value) text rows."""
+    meta = details["meta"]
+    text = meta.get("text") or {}
+    rows = [
+        ("dataset", details["dataset"]),
+        ("kind", "incremental update" if details["mode"] != "full" else "full training"),
+        ("created (UTC)", formats.timestamp(details["created_at"])),
+        ("best epoch", formats.count(meta.get("best_epoch"))),
+        ("stopped early", {True: "yes", False: "no"}.get(meta.get("stopped_early"), "—")),
+        ("training time", formats.seconds(meta.get("train_seconds"))),
+        ("evaluation time", formats.seconds(meta.get("eval_seconds"))),
+        ("peak memory", "—" if meta.get("peak_memory_mb") is None else f"{meta['peak_memory_mb']:,.0f} MB"),
+        ("device", meta.get("device")),
+        ("articles / readers known", f"{formats.count(meta.get('n_articles'))} / {formats.count(meta.get('n_users'))}"),
+        ("text", f"{text.get('model', '—')}, {formats.share(text.get('coverage'))} of articles with text"),
+        ("folder", details["path"]),
+    ]
+    return pd.DataFrame(rows, columns=["fact", "value"]).fillna("—")
+
 
 _ui.frame()
 st.title("Train & load")
@@ -55,9 +91,9 @@ def show_trained(job: dict) -> None:
         st.success(f"Trained and saved run {_ui.literal(run_id)}.")
         if st.button("Make it the active model", key=f"activate-{job['id']}", icon=":material/check_circle:"):
             _ui.activate(run=run_id)
-    numbers = metric_summary(result["metrics"])
-    st.plotly_chart(plots.training_curves(result["history"], random_auc=numbers["random_auc"],
-                                          oracle_auc=numbers["oracle_auc"]), key="trained-curves")
+    references = _jobs.train_references(job["params"])
+    _ui.chart(plots.training_curves(result["history"], **_jobs.curve_references(references)), key="trained-curves")
+    st.caption(_jobs.curve_caption(references))
 
 
 _jobs.detail("train", record["name"], on_done=show_trained)
@@ -68,13 +104,16 @@ if not runs:
     st.stop()
 active = _ui.active_run()
 active_id = active["run_id"] if active else None
-st.dataframe(runs_table(runs), hide_index=True,
-             column_config={"share_of_oracle": st.column_config.NumberColumn("way to oracle", format="percent")})
+st.caption("AUC: how often the model ranks a clicked article above a non-clicked one on dev (0.5 = chance, "
+           "1 = perfect). Way to oracle: how far it got from random (0%) to the oracle, the best possible (100%). "
+           "Times are UTC.")
+_ui.show_table(runs_table(runs), RUN_KEY_COLUMNS, key="saved-runs")
 run_ids = [run["run_id"] for run in runs]
 
 load_col, delete_col = st.columns(2, gap="large")
 with load_col, st.form("load-run", border=False):
-    chosen = st.selectbox("Load", run_ids, index=run_ids.index(active_id) if active_id in run_ids else 0)
+    chosen = st.selectbox("Load", run_ids, index=run_ids.index(active_id) if active_id in run_ids else 0,
+                          help="The run every page then uses as the model (also chosen in the sidebar).")
     if st.form_submit_button("Make active", icon=":material/check_circle:"):
         with _ui.boundary("checking the run") as checked:
             app_runs.activate_run(store, chosen)  # checks the folder first: a damaged run is refused
@@ -110,8 +149,7 @@ with st.expander("Run details and the command line that reproduces it", icon=":m
                             key="run-details")
     with _ui.boundary("reading the run"):
         details = app_runs.show_run(store, shown_id)
-        st.caption(f"Dataset {_ui.literal(details['dataset'])} · folder {_ui.literal(details['path'])} · "
-                   f"{_ui.literal(details['mode'])} run, created {_ui.literal(details['created_at'])}")
+        _ui.show_table(run_facts(details), ["fact", "value"], key="run-facts", kinds={"value": "text"})
         st.caption(selection_text(details["meta"].get("selection")))
         st.code(details["reproduce"], language="bash", wrap_lines=True)
 
@@ -130,18 +168,21 @@ with st.expander("Register a run folder made elsewhere", icon=":material/create_
 
 st.subheader("Compare saved runs")
 picked = st.multiselect("Runs to compare", run_ids, default=run_ids[:2] if len(run_ids) >= 2 else [],
-                        help="Pick two or more.")
+                        help="Pick two or more saved runs to see their metrics, differing settings and a chart "
+                             "side by side.")
 if len(picked) >= 2:
     chosen_runs = [run for run in runs if run["run_id"] in picked]
     metrics, settings = compare_runs(chosen_runs)
-    st.dataframe(metrics)
+    by_run = metrics.T.rename_axis("run_id").reset_index()
+    _ui.show_table(by_run, COMPARE_KEY_COLUMNS, key="compare-metrics")
     if settings.empty:
         st.caption("The runs share every setting.")
     else:
-        st.dataframe(settings)
-    for col, run in zip(st.columns(min(len(chosen_runs), 3)), chosen_runs[:3]):
-        col.caption(_ui.literal(run["run_id"]))
-        col.plotly_chart(plots.metrics_chart(run["metrics"]), key=f"compare-chart-{run['run_id']}")
+        st.caption("Settings that differ between the runs:")
+        by_setting = settings_by_run(settings)
+        _ui.show_table(by_setting, list(by_setting.columns[:6]), key="compare-settings",
+                       kinds={c: "text" for c in by_setting.columns})
+    _ui.chart(runs_chart({run["run_id"]: run["metrics"] for run in chosen_runs}), key="compare-chart")
     render_run_pair(store, picked[0], picked[1])
 elif picked:
     st.caption("Pick at least two runs.")

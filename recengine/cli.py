@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "zero_shot",
     "add_article",
     "update",
+    "sample",
     "recommend",
     "runs",
     "jobs",

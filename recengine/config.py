@@ -42,6 +42,7 @@ class Setting:
 
     ``kind`` and ``name`` are filled from the dataclass field. Numbers lie in ``low``..``high``; an end marked
     open excludes its bound (temperature > 0). ``optional`` accepts None, written ``none_text`` on the CLI.
+    ``help`` is one plain sentence (lower case, no full stop: the CLI adds to it); ``why`` holds the rest.
     ``advanced`` puts the widget in the form's expander; ``step`` and ``fmt`` are number-widget hints. ``search`` is
     the range ``recengine tune`` searches, inside the validation range (tests/test_tune.py walks the schema).
     """
@@ -62,6 +63,7 @@ class Setting:
     fmt: str | None = None
     # Hyperparameter search (recengine.app.tune): (low, high, "log" | "linear") for a number, True for every choice.
     search: tuple[float, float, str] | bool | None = None
+    why: str = ""  # the longer story: jargon, references, the reason it exists (the form's "why" expander)
     name: str = ""
     kind: str = ""
 
@@ -184,43 +186,80 @@ def _check_text(s: Setting, value: Any, what: str) -> str:
 class ModelConfig:
     """What the recommender is made of."""
 
-    views: tuple[str, ...] = setting(VIEWS, "Views", "the ways an article is read", choices=VIEWS)
-    dim: int = setting(64, "Dimension", "vector width", low=4, high=4096, step=8, search=(16, 128, "linear"))
-    fusion: str = setting("attention", "Fusion", "how the views are fused", choices=FUSIONS, search=True)
-    user_encoder: str = setting("attention", "User encoder", "how clicked articles become a user",
-                                choices=USER_ENCODERS)
-    gnn: str = setting("sage", "GNN", "graph encoder over articles and their entities", choices=GNNS)
-    gnn_layers: int = setting(2, "GNN layers", "message-passing layers of the graph encoder", low=1, high=6,
-                              advanced=True)
-    scoring: str = setting("cosine", "Scoring", "cosine / temperature, or the raw dot product (saturates: see "
-                           "Diagnostics)", choices=SCORINGS)
-    # cosine / tau: tau 0.1 is seeds/001's "x10", 0.5 its "x2"
-    temperature: float = setting(0.1, "Temperature τ", "logit = cosine / τ; τ 0.1 is seeds/001's ×10", low=0,
-                                 high=100, low_open=True, step=0.05, search=(0.02, 1.0, "log"))
-    # ReLU on article and user vectors, as the earlier system of seeds/001 had: all-positive vectors make
-    # raw dot products large (its logits of 84-113) and cosine similarities start near 0.5.
-    output_relu: bool = setting(False, "ReLU on vectors (seeds/001)", "ReLU on article and user vectors",
-                                advanced=True)
-    max_history: int = setting(50, "Max history", "clicks read per user", low=1, high=1000, advanced=True)
-    # the user ID embedding is small: the history carries the user
-    user_id_dim: int = setting(8, "User ID dimension", "width of the user ID vector, 0 = none", low=0, high=4096,
-                               advanced=True)
-    id_dropout: float = setting(0.3, "ID dropout", "share of article/user ID vectors replaced by the neutral one "
-                                "in training", low=0, high=0.9, step=0.05, advanced=True, search=(0.0, 0.6, "linear"))
-    entity_dropout: float = setting(0.1, "Entity dropout", "share of articles seen without their entities in "
-                                    "training (sage encoder)", low=0, high=1, step=0.05, advanced=True,
-                                    search=(0.0, 0.5, "linear"))
-    freshness: bool = setting(True, "Freshness bonus", "learned bonus by article age at impression time",
-                              advanced=True)
-    new_article_id: str = setting("neighbors", "New article ID vector", "ID vector of an unseen article: the "
-                                  "table mean, or its nearest articles'", choices=NEW_ARTICLE_ID, advanced=True)
-    user_retrieval: int = setting(0, "Similar users fused (0 = off)", "k similar users fused into the user "
-                                  "vector, 0 = off", low=0, high=1000, advanced=True)
-    retrieval_threshold: float = setting(0.3, "Retrieval threshold", "minimum cosine for a retrieved user to "
-                                         "count", low=-1, high=1, step=0.05, advanced=True)
-    embedder: str = setting("minilm", "Text embedder", "text embedder", choices=EMBEDDERS)
-    text_fields: str = setting("title+abstract", "Text fields", "article text that is embedded",
-                               choices=TEXT_FIELDS, advanced=True)
+    views: tuple[str, ...] = setting(
+        VIEWS, "Views", "which parts of an article the model reads: its ID, its text and its entity graph",
+        choices=VIEWS,
+        why="The ID view learns each article from its clicks alone, so it knows popular articles well and new ones "
+            "not at all; the text view reads the words, so a brand-new article is scored from its title; the graph "
+            "view follows the people, places and things an article mentions. Fewer views train faster.")
+    dim: int = setting(64, "Dimension", "how many numbers describe each article and reader: more can capture more "
+                       "but trains slower", low=4, high=4096, step=8, search=(16, 128, "linear"))
+    fusion: str = setting(
+        "attention", "Fusion", "how the article's views are combined into one description", choices=FUSIONS,
+        search=True,
+        why="concat puts the views side by side; attention learns, per article, how much to trust each view (the "
+            "weights are shown on Diagnostics); gate mixes the views number by number.")
+    user_encoder: str = setting(
+        "attention", "User encoder", "how a reader's past clicks are summed up into one description of the reader",
+        choices=USER_ENCODERS,
+        why="attention weighs each past click by how telling it is (as NRMS does); transformer first lets the "
+            "clicks look at each other, which is slower and can help with long histories.")
+    gnn: str = setting(
+        "sage", "GNN", "how the graph of articles and the entities they mention is read (graph view only)",
+        choices=GNNS,
+        why="GNN = graph neural network. sage (GraphSAGE) averages an article's neighbours; gat (graph attention) "
+            "learns which neighbours matter more.")
+    gnn_layers: int = setting(2, "GNN layers", "how many steps through the entity graph each article looks",
+                              low=1, high=6, advanced=True)
+    scoring: str = setting(
+        "cosine", "Scoring", "how a reader and an article are matched into a score: cosine (stable) or the raw "
+        "dot product", choices=SCORINGS,
+        why="The raw dot product can grow without limit, which pushes click probabilities to exactly 0 or 1 (they "
+            "saturate, see Diagnostics); cosine stays between -1 and 1 and is divided by the temperature.")
+    temperature: float = setting(
+        0.1, "Temperature τ", "how strongly cosine scores are spread apart: smaller is sharper (cosine scoring "
+        "only)", low=0, high=100, low_open=True, step=0.05, search=(0.02, 1.0, "log"),
+        why="The score is cosine / τ: τ 0.1 multiplies the cosine by 10 and τ 0.5 by 2. These are the ×10 and ×2 "
+            "settings of the earlier system this project replaces (seeds/001).")
+    output_relu: bool = setting(
+        False, "ReLU on vectors", "set negative numbers in article and reader descriptions to zero, as an earlier "
+        "system did", advanced=True,
+        why="The earlier system (seeds/001) put a ReLU on its article and user vectors. All-positive vectors make "
+            "raw dot products large (its logits of 84-113) and cosine similarities start near 0.5; kept to "
+            "reproduce that behaviour, off by default.")
+    max_history: int = setting(50, "Max history", "how many of a reader's latest clicks the model reads", low=1,
+                               high=1000, advanced=True)
+    user_id_dim: int = setting(
+        8, "User ID dimension", "how many numbers the model learns for each reader on top of their clicks, 0 for "
+        "none", low=0, high=4096, advanced=True,
+        why="Small on purpose: the click history carries the reader, and a large per-reader vector overfits readers "
+            "with few clicks.")
+    id_dropout: float = setting(
+        0.3, "ID dropout", "share of training examples whose article and reader IDs are hidden, so the model also "
+        "learns from text and graph", low=0, high=0.9, step=0.05, advanced=True, search=(0.0, 0.6, "linear"),
+        why="A hidden ID is replaced by a neutral vector, which is what a new article or reader has: the model "
+            "learns to score them without their ID.")
+    entity_dropout: float = setting(
+        0.1, "Entity dropout", "share of training articles shown without their entities, so articles without any "
+        "are still scored well", low=0, high=1, step=0.05, advanced=True, search=(0.0, 0.5, "linear"),
+        why="Used by the sage graph encoder only.")
+    freshness: bool = setting(True, "Freshness bonus", "add a learned bonus or penalty by how old an article is "
+                              "when it is shown", advanced=True)
+    new_article_id: str = setting(
+        "neighbors", "New article ID vector", "which ID description a never-seen article gets: the average of all "
+        "articles, or its most similar articles'", choices=NEW_ARTICLE_ID, advanced=True)
+    user_retrieval: int = setting(
+        0, "Similar users fused (0 = off)", "how many similar readers are blended into each reader's description, "
+        "0 for none", low=0, high=1000, advanced=True,
+        why="Borrowing from similar readers (k nearest users by cosine) is meant for readers with short histories.")
+    retrieval_threshold: float = setting(0.3, "Retrieval threshold", "how similar (cosine) another reader must be "
+                                         "to be blended in", low=-1, high=1, step=0.05, advanced=True)
+    embedder: str = setting(
+        "minilm", "Text embedder", "which program turns article text into numbers", choices=EMBEDDERS,
+        why="minilm is the all-MiniLM-L6-v2 sentence model, run on this machine; openai calls OpenAI's embedding "
+            "service and needs OPENAI_API_KEY; hashing hashes words into a vector: instant and crude, for tests.")
+    text_fields: str = setting("title+abstract", "Text fields", "which article text is read: the title alone, or "
+                               "the title and the abstract", choices=TEXT_FIELDS, advanced=True)
 
     def validate(self) -> "ModelConfig":
         _apply_schema(self)
@@ -231,49 +270,69 @@ class ModelConfig:
 class TrainConfig:
     """How the recommender is trained."""
 
-    loss: str = setting("listwise", "Loss", "training loss", choices=LOSSES, search=True)
-    # K non-clicks from the same impression per click (MIND standard); only infonce may use 0
-    negatives: int = setting(4, "Negatives per click", "K non-clicks from the same impression per click (MIND "
-                             "standard: 4); 0 only with infonce", low=0, high=1000, search=(1, 8, "linear"))
-    epochs: int = setting(6, "Epochs", "passes over the training clicks", low=1, high=1000)
-    lr: float = setting(3e-3, "Learning rate", "learning rate", low=0, high=10, low_open=True, step=1e-4,
-                        fmt="%.6f", search=(1e-4, 3e-2, "log"))
-    batch_size: int = setting(256, "Batch size", "clicks per step", low=1, high=1_000_000)
-    # dense layers only: ID tables get none (see DESIGN pitfalls)
-    weight_decay: float = setting(1e-4, "Weight decay", "weight decay of the dense layers (ID tables get none)",
-                                  low=0, high=10, step=1e-4, fmt="%.6f", advanced=True, search=(1e-6, 1e-2, "log"))
-    grad_clip: float = setting(1.0, "Gradient clip", "largest gradient norm of the dense layers, 0 = no clipping",
-                               low=0, high=1e6, step=0.5, advanced=True)
-    schedule: str = setting("cosine", "Schedule", "learning-rate schedule", choices=SCHEDULES)
-    warmup: float = setting(0.05, "Warmup share", "share of all steps spent warming up the learning rate", low=0,
-                            high=0.9, step=0.01, advanced=True)
-    patience: int = setting(2, "Early-stopping patience", "epochs without a better selection AUC (see select_on) "
-                            "before stopping; the best epoch is kept", low=0, high=1000)
-    # Selecting on the split that is reported inflates it (newsreclib #4): by default the best epoch, early
-    # stopping and the calibration fit read a validation split carved from the end of train, never dev.
-    select_on: str = setting("validation", "Select on", "split that picks the best epoch, stops early and fits "
-                             "calibration: validation = the last impressions of train by time (dev is then "
-                             "never used for a choice); dev = as papers that select on dev do (every figure is "
-                             "then labelled 'selected on dev')", choices=SELECT_ON)
-    validation_fraction: float = setting(0.1, "Validation share of train", "share of train impressions, the "
-                                         "latest by time, held out as the validation split (select_on "
-                                         "validation only)", low=0.01, high=0.5, step=0.01, advanced=True)
-    pos_weight: float | None = setting(None, "Positive weight (bce)", "bce only: weight of a click; auto = K (a "
-                                       "click weighs as much as its K negatives)", low=0, high=1e4, low_open=True,
-                                       optional=True, advanced=True)
-    bce_on_probabilities: bool = setting(False, "Sigmoid then BCELoss (seeds/001)", "with bce: sigmoid, then "
-                                         "BCELoss, as seeds/001 did (saturates with dot scoring)", advanced=True)
-    # Learning-rate factor for the ID tables: sparse Adam moves a rarely clicked row as far per step as a
-    # popular one, so at the full rate rare rows fit noise (dev AUC fell after epoch 2 on the demo preset).
-    id_lr_scale: float = setting(0.1, "ID learning-rate factor", "rate of the ID tables relative to the rest "
-                                 "(rare rows overfit at 1)", low=0, high=10, step=0.05, advanced=True,
-                                 search=(0.01, 1.0, "log"))
-    seed: int = setting(0, "Seed", "random seed of initialisation, sampling and evaluation", low=0, high=2**32 - 1)
-    device: str = setting("auto", "Device", "where training runs (auto: a GPU when there is one)",
+    loss: str = setting(
+        "listwise", "Loss", "what the model is trained to get right: each click on its own, or the click ranked "
+        "above what was not clicked", choices=LOSSES, search=True,
+        why="bce (binary cross-entropy) scores each candidate on its own; listwise ranks a click above its K "
+            "non-clicks (the MIND standard, as NRMS trains); infonce also uses the other clicks of a batch as "
+            "non-clicks.")
+    negatives: int = setting(
+        4, "Negatives per click", "how many articles the reader saw but did not click are paired with each click",
+        low=0, high=1000, search=(1, 8, "linear"),
+        why="K non-clicks from the same impression per click; the MIND standard is 4. 0 is allowed only with "
+            "infonce, which takes its non-clicks from the batch.")
+    epochs: int = setting(6, "Epochs", "how many times training goes over all the clicks", low=1, high=1000)
+    lr: float = setting(3e-3, "Learning rate", "how big each learning step is: too high is unstable, too low is "
+                        "slow", low=0, high=10, low_open=True, step=1e-4, fmt="%.6f", search=(1e-4, 3e-2, "log"))
+    batch_size: int = setting(256, "Batch size", "how many clicks are learned from in one step", low=1,
+                              high=1_000_000)
+    weight_decay: float = setting(
+        1e-4, "Weight decay", "a small pull of the model's weights towards zero that fights overfitting", low=0,
+        high=10, step=1e-4, fmt="%.6f", advanced=True, search=(1e-6, 1e-2, "log"),
+        why="Applied to the dense layers only: the ID tables get none (see the design's pitfalls).")
+    grad_clip: float = setting(
+        1.0, "Gradient clip", "a cap on how big one update can be, which keeps training stable, 0 for no cap",
+        low=0, high=1e6, step=0.5, advanced=True,
+        why="The largest gradient norm of the dense layers; a larger one is scaled down to it.")
+    schedule: str = setting(
+        "cosine", "Schedule", "how the learning rate changes during training", choices=SCHEDULES,
+        why="cosine lowers it smoothly to zero by the last step; plateau halves it after an epoch without "
+            "progress; none keeps it fixed. All three start with the warmup.")
+    warmup: float = setting(0.05, "Warmup share", "share of training spent slowly raising the learning rate at "
+                            "the start", low=0, high=0.9, step=0.01, advanced=True)
+    patience: int = setting(2, "Early-stopping patience", "how many epochs without improvement are allowed "
+                            "before training stops early; the best epoch is kept", low=0, high=1000)
+    select_on: str = setting(
+        "validation", "Select on", "which held-out impressions pick the best epoch: the latest part of the "
+        "training data, or the dev split", choices=SELECT_ON,
+        why="The chosen split picks the best epoch, stops early and fits the calibration. validation = the last "
+            "impressions of train by time, so dev is never used for a choice; dev = as papers that select on dev "
+            "do, which inflates the dev figures (newsreclib #4), and every figure is then labelled 'selected on "
+            "dev'.")
+    validation_fraction: float = setting(
+        0.1, "Validation share of train", "share of the training impressions, the most recent, held back to "
+        "pick the best epoch (select on validation only)", low=0.01, high=0.5, step=0.01, advanced=True)
+    pos_weight: float | None = setting(
+        None, "Positive weight (bce)", "with the bce loss, how much one click counts against one non-click; auto "
+        "balances a click against its negatives", low=0, high=1e4, low_open=True, optional=True, advanced=True,
+        why="auto = K, the number of negatives per click, so that a click weighs as much as its K non-clicks.")
+    bce_on_probabilities: bool = setting(
+        False, "Sigmoid then BCELoss", "with the bce loss, turn scores into probabilities before the loss, as an "
+        "earlier system did", advanced=True,
+        why="seeds/001 applied a sigmoid and then BCELoss; with dot scoring the probabilities saturate at 0 or 1 "
+            "and learning stalls (see Diagnostics). Off by default: the loss on raw scores is stable.")
+    id_lr_scale: float = setting(
+        0.1, "ID learning-rate factor", "how fast the article and reader ID descriptions learn compared with the "
+        "rest of the model", low=0, high=10, step=0.05, advanced=True, search=(0.01, 1.0, "log"),
+        why="Sparse Adam moves a rarely clicked row as far per step as a popular one, so at the full rate (1) rare "
+            "rows fit noise: dev AUC fell after epoch 2 on the demo preset.")
+    seed: int = setting(0, "Seed", "the random seed: the same settings and seed give the same model", low=0,
+                        high=2**32 - 1)
+    device: str = setting("auto", "Device", "where training runs: auto uses a GPU when there is one",
                           pattern=DEVICE_PATTERN, allowed="auto, cpu or cuda[:N]", choices=DEVICES, advanced=True)
-    eval_impressions: int = setting(0, "Selection impressions per epoch (0 = all)", "impressions of the "
-                                    "selection split scored after each epoch, 0 = all", low=0, high=10**9,
-                                    advanced=True)
+    eval_impressions: int = setting(
+        0, "Selection impressions per epoch (0 = all)", "how many held-out impressions are scored after each "
+        "epoch to pick the best one, 0 for all", low=0, high=10**9, advanced=True)
 
     def validate(self) -> "TrainConfig":
         _apply_schema(self)

@@ -20,6 +20,12 @@ from recengine.eval.metrics import METRIC_LABELS
 
 SUMMARY_COLUMNS = (*METRIC_COLUMNS, "random_auc", "oracle_auc", "share_of_oracle", *(f"{s}_auc" for s in SLICES))
 ZERO_SHOT_SLICE = "day6_articles"  # every article published after training (benchmarks/zero_shot.py)
+ZERO_SHOT_WORDS = {  # the benchmark's method and slice keys in plain words
+    "zero_shot_mean": "zero-shot, mean fill", "zero_shot_neighbors": "zero-shot, neighbour fill",
+    "incremental": "incremental update", "incremental_update": "incremental update", "full_retrain": "full retrain",
+    "overall": "all afternoon impressions", "day6_articles": "new articles (day 6)",
+    "day6_seen_in_morning": "new, in the morning's data", "day6_unseen": "new, not in the morning's data",
+}
 
 
 def metric_summary(metrics: Mapping | None) -> dict:
@@ -144,17 +150,38 @@ def comparison_headline(frame: pd.DataFrame) -> dict:
     }
 
 
-def grid_cell_metrics(row: Mapping) -> dict:
-    """One grid row as an evaluation dict (model overall and per slice, random and oracle overall) for
-    :func:`recengine.plots.metrics_chart`."""
-    model = {name: row.get(name) for name in METRIC_COLUMNS}
-    slices = {name: {"auc": row.get(f"{name}_auc")} for name in SLICES if row.get(f"{name}_auc") is not None}
-    oracle = row.get("oracle_auc")
+def comparison_evaluations(store: Store, comparison_id: int) -> list[dict]:
+    """Each cell's evaluation rebuilt from the long values the store keeps, in the order of
+    :func:`stored_comparison`'s rows: ``model``, ``random`` and ``oracle`` overall, the model's ``slices`` and each
+    slice's random and oracle (``baselines``), every metric, and the split the cells chose their epoch on
+    (``selected_on``, from the grid's base config), as :func:`recengine.plots.metrics_chart` reads it. The comparison
+    against the best cell (:data:`SIGNIFICANCE_COLUMNS`) is left out: it is no metric."""
+    grid = next((c["grid"] for c in store.comparisons() if c["id"] == comparison_id), {})
+    # A base config without select_on is a version-1 config, which selected on dev (recengine.config).
+    selected = ((grid.get("base") or {}).get("train") or {}).get("select_on", "dev")
+    values = store.comparison_metrics(comparison_id)
+    values = values[~values["metric"].isin(SIGNIFICANCE_COLUMNS)]
+    evaluations = []
+    for cell in store.comparison_cells(comparison_id)["cell"]:
+        blocks: dict[tuple[str, str], dict] = {}
+        rows = values[values["cell"] == cell]
+        for scorer, slice_name, metric, value in zip(rows["scorer"], rows["slice"], rows["metric"], rows["value"]):
+            blocks.setdefault((scorer, slice_name), {})[metric] = None if pd.isna(value) else float(value)
+        evaluations.append({**_evaluation(blocks), "selected_on": selected})
+    return evaluations
+
+
+def _evaluation(blocks: Mapping[tuple[str, str], dict]) -> dict:
+    """(scorer, slice) -> metric values as an evaluation dict; the slices in the registry's order, then others."""
+    found = {name for _, name in blocks if name != ALL_SLICE}
+    names = [n for n in SLICES if n in found] + sorted(found - set(SLICES))
     return {
-        "model": model,
-        "random": {"auc": row.get("random_auc")},
-        "oracle": None if oracle is None or pd.isna(oracle) else {"auc": oracle},
-        "slices": slices,
+        "model": blocks.get(("model", ALL_SLICE)) or {},
+        "random": blocks.get(("random", ALL_SLICE)),
+        "oracle": blocks.get(("oracle", ALL_SLICE)),
+        "slices": {name: blocks[("model", name)] for name in names if ("model", name) in blocks},
+        "baselines": {name: {"random": blocks.get(("random", name)), "oracle": blocks.get(("oracle", name))}
+                      for name in names if ("random", name) in blocks or ("oracle", name) in blocks},
     }
 
 
@@ -181,11 +208,16 @@ def read_zero_shot(path: str | Path) -> dict | None:
 
 
 def zero_shot_rows(result: Mapping, slice_name: str = ZERO_SHOT_SLICE) -> list[dict]:
-    """Per method (zero-shot fills, incremental update, full retrain) its metrics on one slice of the benchmark."""
+    """Per method (zero-shot fills, incremental update, full retrain) the metrics measured on one slice of the
+    benchmark (``auc`` always, None when absent; the others only when measured), with the slice's ``random_auc`` and ``oracle_auc`` (the benchmark's ``baselines``; None in results recorded
+    without them), which :func:`recengine.plots.zero_shot_chart` draws as references."""
     rows = []
     for method, slices in result["methods"].items():
         values = (slices or {}).get(slice_name) or {}
-        rows.append({"method": method.replace("_", " "), **{name: values.get(name) for name in METRIC_COLUMNS}})
+        baselines = ((slices or {}).get("baselines") or {}).get(slice_name) or {}
+        measured = {name: values[name] for name in METRIC_COLUMNS if values.get(name) is not None}
+        rows.append({"method": _words(method), "auc": values.get("auc"), **measured,
+                     "random_auc": baselines.get("random_auc"), "oracle_auc": baselines.get("oracle_auc")})
     return rows
 
 
@@ -193,10 +225,14 @@ def zero_shot_significance(result: Mapping, metric: str = "auc") -> pd.DataFrame
     """Each method against the full retrain, per slice, on ``metric``: the paired difference, its 95% interval, the
     p-value and the verdict (empty for a result recorded before the paired comparison existed)."""
     against = result.get("against_retrain") or {}
-    rows = [{"method": method.replace("_", " "), "slice": name.replace("_", " "), **_paired(c)}
+    rows = [{"method": _words(method), "slice": _words(name), **_paired(c)}
             for method, slices in (against.get("methods") or {}).items()
             for name, metrics in slices.items() if (c := metrics.get(metric))]
     return pd.DataFrame(rows, columns=["method", "slice", *PAIRED_COLUMNS])
+
+
+def _words(key: str) -> str:
+    return ZERO_SHOT_WORDS.get(key, key.replace("_", " "))
 
 
 PAIRED_COLUMNS = ("difference", "ci_low", "ci_high", "p_value", "verdict")
@@ -211,17 +247,35 @@ def _paired(comparison: Mapping) -> dict:
 # --------------------------------------------------------------------------------------------- recommendations
 
 
+RECOMMENDATION_KEYS = {  # the columns that fit the page, per source of the list
+    "model": ("rank", "title", "category", "probability", "top_view"),
+    "popularity": ("rank", "title", "category", "popularity_score", "clicks"),
+}
+
+
 def recommendations_table(items: Sequence[Mapping]) -> pd.DataFrame:
-    """Recommendation items (:meth:`RecommenderService.recommend`) as a table: rank, article, scores, the view
-    that mattered most, and each view's contribution to the logit (``contribution_<view>``)."""
+    """Recommendation items (:meth:`RecommenderService.recommend`) as a table: rank, article, the model's
+    ``probability`` and logit (``score``), the view that mattered most, the first stage's ``recall_score`` and each
+    view's contribution to the logit (``contribution_<view>``). A popularity item's score is ``popularity_score``
+    beside its ``clicks``. Columns empty for every item (a popularity list has no probability, recall score or
+    contributions) are left out; :data:`RECOMMENDATION_KEYS` names the ones to show first."""
     rows = []
     for rank, item in enumerate(items, 1):
-        row = {"rank": rank, **{key: item.get(key) for key in ("article_id", "title", "category", "subcategory",
-                                                               "score", "probability", "top_view")}}
+        score = "score" if item.get("source") == "model" else "popularity_score"
+        row = {"rank": rank, **{key: item.get(key) for key in ("title", "category", "subcategory", "probability")},
+               score: item.get("score"), "top_view": item.get("top_view"), "clicks": item.get("clicks"),
+               "recall_score": item.get("recall_score")}
         row.update({f"contribution_{view}": value for view, value in (item.get("contributions") or {}).items()})
-        row.update({"recall_score": item.get("recall_score"), "source": item.get("source")})
+        row.update({"article_id": item.get("article_id"), "source": item.get("source")})
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return frame.dropna(axis=1, how="all")
+
+
+def article_topic(category: str | None, subcategory: str | None) -> str:
+    """"category / subcategory", or the one of them an article has ("finance", never "finance / ")."""
+    parts = [part.strip() for part in (category, subcategory) if isinstance(part, str) and part.strip()]
+    return " / ".join(parts) or "no category"
 
 
 def category_counts(categories: Iterable[str]) -> dict[str, int]:
@@ -262,6 +316,26 @@ def experiment_table(store: Store, *, resamples: int | None = None) -> pd.DataFr
     columns = ["run_id", "dataset", "mode", "created_at", "configuration", "selected_on", "selection_auc",
                *(f"{m}{part}" for m in METRIC_COLUMNS for part in ("", "_low", "_high")), *EXPERIMENT_COST_COLUMNS]
     return pd.DataFrame(rows, columns=columns)
+
+
+def distinct_settings(configurations: Sequence[str]) -> tuple[list[str], str]:
+    """Runs' ``configuration`` texts (:func:`config_differences`) shortened for reading side by side: the settings
+    every run shares are taken out and returned once (``"embedder=hashing, epochs=2"``), and a number reads to 4
+    significant digits (``temperature=0.02641``). Returns (one text per run, the shared text)."""
+    parsed = [dict(part.split("=", 1) for part in text.split(", ")) if text else {} for text in configurations]
+    shared = set.intersection(*(set(p.items()) for p in parsed)) if len(parsed) > 1 else set()
+    shown = [", ".join(f"{key}={_short(value)}" for key, value in p.items() if (key, value) not in shared)
+             for p in parsed]
+    first = parsed[0] if parsed else {}
+    return shown, ", ".join(f"{key}={_short(value)}" for key, value in first.items() if (key, value) in shared)
+
+
+def _short(value: str) -> str:
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return value if value.lstrip("-").isdigit() else f"{number:.4g}"
 
 
 def config_differences(config: Mapping) -> str:
@@ -311,7 +385,7 @@ def _selection(meta: Mapping, history: Sequence[Mapping]) -> tuple[str | None, f
 def scored_table(result: Mapping, scorer: str = "this system") -> pd.DataFrame:
     """An evaluation's overall figures (a run's or a prediction file's): one row each for the scorer, random and the
     oracle, with the impression count and every metric by its label; the scorer's 95% interval per metric (the
-    result's ``ci``) in ``<label> from`` / ``<label> to`` columns."""
+    result's ``ci``) in ``<label> 95% low`` / ``<label> 95% high`` columns (:data:`SCORED_INTERVAL`)."""
     intervals = result.get("ci") or {}
     rows = []
     for who, key in ((scorer, "model"), ("random", "random"), ("oracle", "oracle")):
@@ -321,11 +395,14 @@ def scored_table(result: Mapping, scorer: str = "this system") -> pd.DataFrame:
         row = {"scorer": who, "impressions": metrics.get("impressions")}
         for m in METRIC_COLUMNS:
             low, high = (intervals.get(m) or (None, None)) if key == "model" else (None, None)
-            row.update({METRIC_LABELS[m]: metrics.get(m), f"{METRIC_LABELS[m]} from": low,
-                        f"{METRIC_LABELS[m]} to": high})
+            row.update(dict(zip((METRIC_LABELS[m] + part for part in ("", *SCORED_INTERVAL)),
+                                (metrics.get(m), low, high))))
         rows.append(row)
-    labels = [METRIC_LABELS[m] + part for m in METRIC_COLUMNS for part in ("", " from", " to")]
+    labels = [METRIC_LABELS[m] + part for m in METRIC_COLUMNS for part in ("", *SCORED_INTERVAL)]
     return pd.DataFrame(rows, columns=["scorer", "impressions", *labels])
+
+
+SCORED_INTERVAL = (" 95% low", " 95% high")  # suffixes of scored_table's interval columns
 
 
 def significance_table(comparison: Mapping) -> pd.DataFrame:

@@ -135,7 +135,7 @@ def test_served_lists_beside_random_and_most_popular_as_a_job(workspace, store, 
     assert table["Measure"].tolist()[0] == "Catalogue coverage"
     assert table.loc[0, "Most popular"] == f"{popular['coverage']:.1%}"
     figure = plots.beyond_chart(result)
-    assert len(figure.data) == 3 * len(MEASURES)
+    assert len(figure.data) == len(MEASURES) and all(len(trace.x) == 3 for trace in figure.data)  # a panel each
     assert plots.beyond_chart(None).layout.annotations[0].text == "No served lists measured yet."
 
 

@@ -4,6 +4,7 @@ generated from its Setting; this file walks the schema so that a field added lat
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, fields
@@ -86,6 +87,22 @@ def test_every_field_declares_its_setting(kind):
             assert s.choices, f"{s.name} has no choices"
         if s.kind == "text":
             assert s.pattern and s.allowed, f"{s.name} has no pattern"
+
+
+JARGON_EXPLAINED = {"fusion", "user_encoder", "gnn", "loss", "schedule", "temperature", "select_on", "negatives"}
+
+
+def test_every_help_is_one_plain_sentence_and_the_jargon_is_in_why():
+    for _, s in every_setting():
+        assert s.help[:1].islower() and not s.help.endswith("."), s.name  # the form and the CLI finish it
+        assert not re.search(r"[.!?](\s|$)", s.help), f"{s.name}: one sentence: {s.help!r}"
+        assert 20 <= len(s.help) <= 120, f"{s.name}: {len(s.help)} characters"
+        for text in (s.help, s.label):
+            assert "seeds/" not in text and "×10" not in text, f"{s.name}: {text!r}"
+        assert s.help.lower() != s.label.lower(), s.name  # says more than its label
+    whys = {s.name for _, s in every_setting() if s.why}
+    assert JARGON_EXPLAINED <= whys
+    assert any("seeds/001" in s.why for _, s in every_setting())  # the references moved, not vanished
 
 
 def test_a_field_without_a_setting_is_refused():

@@ -15,11 +15,14 @@ from recengine.data.store import Store
 from recengine.errors import InputError
 from recengine.eval.compare import GRID_KEYS, RESULT_COLUMNS, result_row
 from recengine.tables import (
+    RECOMMENDATION_KEYS,
+    article_topic,
     compare_runs,
     comparison_headline,
     interest_overlap,
     metric_summary,
     read_zero_shot,
+    recommendations_table,
     runs_table,
     stored_comparison,
     zero_shot_rows,
@@ -103,8 +106,37 @@ def test_zero_shot_results(tmp_path: Path):
         read_zero_shot(tmp_path / "bad.json")
     (tmp_path / "ok.json").write_text(json.dumps({"methods": {"full_retrain": {"day6_articles": {"auc": 0.7}}}}))
     rows = zero_shot_rows(read_zero_shot(tmp_path / "ok.json"))
-    assert rows == [{"method": "full retrain", "auc": 0.7, "mrr": None, "ndcg@5": None, "ndcg@10": None,
-                     "p@5": None, "p@10": None, "r@5": None, "r@10": None}]
+    assert rows == [{"method": "full retrain", "auc": 0.7, "random_auc": None, "oracle_auc": None}]
+
+
+def test_article_topic_leaves_out_an_empty_subcategory():
+    assert article_topic("finance", "markets") == "finance / markets"
+    assert [article_topic("finance", empty) for empty in ("", " ", None, float("nan"))] == ["finance"] * 4
+    assert article_topic("", "") == "no category"
+
+
+def test_zero_shot_rows_carry_the_slice_baselines():
+    baselines = {"day6_articles": {"random_auc": 0.49, "oracle_auc": 0.83}, "overall": {"random_auc": 0.5}}
+    result = {"methods": {"incremental": {"day6_articles": {"auc": 0.75}, "baselines": baselines}}}
+    (row,) = zero_shot_rows(result)
+    assert (row["random_auc"], row["oracle_auc"]) == (0.49, 0.83)
+
+
+def test_recommendations_table_keeps_only_columns_that_mean_something():
+    model = [{"article_id": "N1", "title": "a", "category": "sports", "subcategory": "", "score": 1.5,
+              "probability": 0.7, "recall_score": 0.4, "contributions": {"text": 0.2, "id": 0.1}, "top_view": "text",
+              "source": "model"}]
+    popular = [{"article_id": "N2", "title": "b", "category": "news", "subcategory": "", "score": 2.1,
+                "probability": None, "recall_score": None, "contributions": {}, "top_view": None,
+                "source": "popularity", "clicks": 7}]
+    ranked = recommendations_table(model)
+    assert {"probability", "score", "recall_score", "contribution_text", "top_view"} <= set(ranked.columns)
+    assert "clicks" not in ranked.columns and "popularity_score" not in ranked.columns
+    prior = recommendations_table(popular)
+    assert list(prior[["popularity_score", "clicks"]].iloc[0]) == [2.1, 7]
+    assert not {"probability", "score", "recall_score", "top_view"} & set(prior.columns)
+    for source, table in (("model", ranked), ("popularity", prior)):
+        assert set(RECOMMENDATION_KEYS[source]) <= set(table.columns)
 
 
 def test_interest_overlap_against_the_base_rate():
@@ -121,8 +153,8 @@ def test_zero_shot_significance_reads_each_method_against_the_retrain():
                                               "incremental_update": {"day6_articles": {"auc": same}}}}}
     table = zero_shot_significance(result)
     assert table.to_dict("records") == [
-        {"method": "zero shot mean", "slice": "day6 articles", "difference": -0.012, "ci_low": -0.02,
-         "ci_high": -0.004, "p_value": 0.003, "verdict": "distinguishable"},
-        {"method": "incremental update", "slice": "day6 articles", "difference": 0.001, "ci_low": -0.003,
+        {"method": "zero-shot, mean fill", "slice": "new articles (day 6)", "difference": -0.012,
+         "ci_low": -0.02, "ci_high": -0.004, "p_value": 0.003, "verdict": "distinguishable"},
+        {"method": "incremental update", "slice": "new articles (day 6)", "difference": 0.001, "ci_low": -0.003,
          "ci_high": 0.005, "p_value": 0.6, "verdict": "not distinguishable"}]
     assert zero_shot_significance({"methods": {}}).empty  # recorded before the paired comparison

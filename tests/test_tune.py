@@ -229,9 +229,12 @@ def test_tune_section_shows_the_study_and_activates_its_best_trial(studied, monk
     assert at.selectbox(key=STUDY_PICK).value == "py-study"
     shown = {m.label: m.value for m in at.metric}
     assert shown[f"Best trial ({best['number']}): validation AUC"] == f"{best['value']:.3f}"
-    assert len(at.get("plotly_chart")) == 2  # Optuna's optimisation history and parameter importances
+    assert len(at.get("plotly_chart")) == 2  # the optimisation history and the settings' importances
+    history = at.get("plotly_chart")[0].proto.spec
+    assert "random (expected) 0.500" in history and "best so far" in history
     table = at.dataframe[0].value
-    assert list(table["Trial"]) == [0, 1, 2] and list(table["Outcome"]) == ["finished"] * 3
+    assert list(table["trial"]) == [0, 1, 2] and list(table["outcome"]) == ["finished"] * 3
+    assert "run_id" not in at.dataframe[0].proto.column_order  # on demand
     assert "Learning rate" in table.columns and "lr" not in table.columns  # labels, not field names
 
     at.button(key="tune-activate-py-study").click().run()

@@ -98,7 +98,10 @@ def import_folder(
 def import_upload(workspace: Workspace, store: Store, files: Sequence[tuple[str, bytes]], name: str, *,
                   strict: bool = True) -> dict:
     """Check uploaded files, move them into ``<datasets>/<name>`` and import them (see
-    :func:`recengine.data.imports.import_upload`)."""
+    :func:`recengine.data.imports.import_upload`). A blank ``name`` is refused before any file is read."""
+    if not name.strip():
+        raise InputError("the upload needs a name (required): 1-64 letters, digits, '_', '.' or '-', "
+                         "starting with a letter or digit")
     return imports.import_upload(workspace, store, files, name, strict=strict)
 
 
@@ -119,16 +122,21 @@ def active(store: Store) -> dict | None:
 
 
 def _coverage(articles: int, share: float | None, text: dict, graph: dict) -> dict:
-    """The layout :func:`recengine.plots.coverage_chart` draws."""
-    nodes = graph.get("article_nodes") or 0
+    """A run's coverage: what :func:`recengine.plots.coverage_chart` takes as ``trained``."""
     return {
         "articles": articles,
         "text_coverage": share,
         "text_warning": coverage_warning(share) if share is not None and articles else None,
         "text": {key: text.get(key) for key in ("backend", "model", "dim", "fields")},
         "graph": dict(graph),
-        "graph_coverage": (nodes - graph.get("articles_without_entities", 0)) / nodes if nodes else None,
+        "graph_coverage": _graph_coverage(graph),
     }
+
+
+def _graph_coverage(graph: dict) -> float | None:
+    """Share of the graph's articles linked to at least one entity (None for an empty graph)."""
+    nodes = graph.get("article_nodes") or 0
+    return (nodes - graph.get("articles_without_entities", 0)) / nodes if nodes else None
 
 
 def coverage_from_meta(meta: dict) -> dict:
@@ -141,8 +149,23 @@ def coverage(
     dataset: MindDataset, embedder: TextEmbedder, *, fields: str = "title+abstract", cache: EmbeddingCache | None = None
 ) -> dict:
     """How many of the dataset's articles already have a text vector from ``embedder`` in the embedding cache
-    (nothing is embedded), and the size of its article-entity graph."""
+    (nothing is embedded), and the size of its article-entity graph.
+
+    This is how far embedding has got, not what a model sees: training embeds whatever the cache lacks, so
+    ``embedded == 0`` means "not embedded yet", never a model without text. ``missing`` counts the articles
+    still to embed; ``blank`` those with no text, which never get a vector."""
     texts = embed_news(dataset.news, embedder, cache=cache or EmbeddingCache(), fields=fields, missing="skip")
     graph = graph_from_news(dataset.news, dataset.entity_vectors).stats()
-    info = {"backend": texts.backend, "model": texts.model, "dim": texts.dim, "fields": fields}
-    return _coverage(len(dataset.news), texts.coverage, info, graph)
+    blank = sum(1 for text in dataset.news.texts(fields) if not text.strip())
+    embedded = int(texts.has_vector.sum())
+    return {
+        "articles": len(dataset.news),
+        "embedder": texts.backend,
+        "text": {"backend": texts.backend, "model": texts.model, "dim": texts.dim, "fields": fields},
+        "embedded": embedded,
+        "embedded_share": texts.coverage if len(dataset.news) else None,
+        "missing": len(dataset.news) - embedded - blank,
+        "blank": blank,
+        "graph": graph,
+        "graph_coverage": _graph_coverage(graph),
+    }

@@ -99,7 +99,7 @@ def beyond_table(result: dict) -> pd.DataFrame:
     (shares as "80.6%"), and a one-line plain explanation; ``result`` as :func:`beyond_accuracy` returns it."""
     def shown(value: float | None, measure: Measure) -> str:
         if value is None:
-            return "n/a"
+            return "—"
         return f"{value:.1%}" if measure.share else f"{value:.3g}"
 
     return pd.DataFrame([

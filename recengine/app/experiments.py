@@ -38,8 +38,8 @@ from recengine.jsonable import plain
 from recengine.eval.compare import (
     GRID_KEYS, RESULT_COLUMNS, distinguishable, grid_configs, result_row, significance_values, summarize_grid,
 )
-from recengine.eval.evaluate import evaluate_scores
-from recengine.eval.metrics import METRIC_LABELS, METRICS, per_impression_metrics_csr
+from recengine.eval.evaluate import evaluate_scores, share_of_oracle
+from recengine.eval.metrics import METRICS, per_impression_metrics_csr
 from recengine.eval.significance import CONFIDENCE, RESAMPLES, TEST, ZERO_METHOD, paired_comparison
 from recengine.model.recommender import Recommender
 from recengine.tables import SHIPPED_ZERO_SHOT, read_zero_shot
@@ -290,22 +290,49 @@ def comparison_references(store: Store, comparison_id: int) -> dict[str, tuple[f
     return {m: (get("random", m), get("oracle", m)) for m in METRICS}
 
 
+RESULT_KEYS = ("auc", "share_of_oracle", "oracle_auc", "best_epoch", "seconds")  # after the varying grid axes
+VERDICTS = {True: "yes", False: "no (≈)", None: None}
+BEST = "best (★)"
+AGAINST_BEST_KEYS = ("difference_from_best", "ci_low", "ci_high", "distinguishable")  # fit the page at 1024 px
+
+
+def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A stored comparison (:func:`recengine.tables.stored_comparison`) to read and export: ``share_of_oracle`` (the
+    way from random to the oracle) after the baselines, and no column that no cell fills. A comparison stored
+    before grid cells were saved as runs has no run ids (nor best epoch and seconds): its export has no such
+    column rather than an empty one. :func:`varying_keys` and :data:`RESULT_KEYS` name the columns that fit the
+    page."""
+    shares = [share_of_oracle(*values) for values in zip(frame["auc"], frame["random_auc"], frame["oracle_auc"])]
+    table = frame.copy()
+    table.insert(table.columns.get_loc("oracle_auc") + 1, "share_of_oracle",
+                 pd.Series(shares, index=frame.index, dtype=float))
+    return table.dropna(axis=1, how="all")
+
+
+def varying_keys(frame: pd.DataFrame) -> list[str]:
+    """The grid axes whose value differs between the cells (all of them for one cell): a constant one (one loss,
+    one seed) is said once beside the table rather than repeated on every row."""
+    varying = [key for key in GRID_KEYS if frame[key].nunique() > 1]
+    return varying or list(GRID_KEYS)
+
+
 def against_best_table(frame: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:
-    """One row per cell of a stored comparison (:func:`recengine.tables.stored_comparison`): its ``metric``, the
-    paired difference from the best cell with its 95% interval and p-value, and whether the two can be told apart,
-    in plain column names; empty when the comparison has no comparison against the best cell."""
-    label = METRIC_LABELS.get(metric, metric)
-    columns = ["Fusion", "Temperature", "Loss", "Seed", label, "Difference from best", "95% interval", "p-value",
-               "Distinguishable"]
+    """One row per cell of a stored comparison (:func:`recengine.tables.stored_comparison`): its settings and
+    ``metric``, the paired difference from the best cell with its 95% interval (``ci_low``, ``ci_high``), the
+    ``p_value`` and whether the two can be told apart (``distinguishable``: "yes", "no (≈)", and "best (★)" for
+    the best cell itself, the highest dev AUC as the grid chose it), numbers kept as numbers; empty when the
+    comparison predates the comparison against the best cell."""
+    columns = [*GRID_KEYS, metric, "difference_from_best", "ci_low", "ci_high", "p_value", "distinguishable"]
     if f"{metric}_ci_low" not in frame.columns:
         return pd.DataFrame(columns=columns)
-    rows = []
-    for row in frame.to_dict("records"):
-        low, high, p = row[f"{metric}_ci_low"], row[f"{metric}_ci_high"], row[f"{metric}_p"]
-        rows.append([row["fusion"], row["temperature"], row["loss"], row["seed"], row[metric],
-                     row[f"{metric}_diff_vs_best"], "n/a" if pd.isna(low) else f"{low:+.4f} to {high:+.4f}",
-                     p, {True: "yes", False: "no (≈)", None: "n/a"}[distinguishable(row, metric)]])
-    return pd.DataFrame(rows, columns=columns)
+    table = frame[[*GRID_KEYS, metric]].copy()
+    for column, source in (("difference_from_best", "diff_vs_best"), ("ci_low", "ci_low"), ("ci_high", "ci_high"),
+                           ("p_value", "p")):
+        table[column] = frame[f"{metric}_{source}"]
+    table["distinguishable"] = [VERDICTS[distinguishable(row, metric)] for row in frame.to_dict("records")]
+    if frame["auc"].notna().any():
+        table.loc[frame["auc"].idxmax(), "distinguishable"] = BEST  # the cell the others are set against
+    return table[columns]
 
 
 def grid_summary(rows: Sequence[Mapping]) -> list[dict]:

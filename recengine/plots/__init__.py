@@ -10,6 +10,8 @@ references wherever a quality figure is drawn, and labels that are never clipped
 from recengine.plots._style import CLICK, MODEL, NON_CLICK, ORACLE, PALETTE, RANDOM, SERIES, empty_figure
 from recengine.plots.data import category_chart, click_rate_chart, coverage_chart, history_length_chart
 from recengine.plots.diagnostics import fusion_weights_chart, gradient_norms_chart, logit_histogram, reliability_chart, saturation_chart, sigmoid_histogram
+from recengine.plots.runs import runs_chart
+from recengine.plots.search import search_history, search_importances
 from recengine.plots.training import selection_auc, selection_split, training_curves
 from recengine.plots.quality import beyond_chart, comparison_heatmap, metrics_chart, slice_chart, zero_shot_chart, BEST_MARK, NOT_DISTINGUISHABLE
 
@@ -35,7 +37,10 @@ __all__ = [
     "logit_histogram",
     "metrics_chart",
     "reliability_chart",
+    "runs_chart",
     "saturation_chart",
+    "search_history",
+    "search_importances",
     "selection_auc",
     "selection_split",
     "sigmoid_histogram",

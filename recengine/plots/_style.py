@@ -41,14 +41,17 @@ SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 TEMPLATE = "plotly_white"
 FONT_SIZE = 13
-TITLE_WIDTH = 58  # characters per title line: a half-width chart at 1024 px holds about this many
+TITLE_WIDTH = 48  # characters per title line: a half-width chart at 1024 px holds about 36-40 at 16 px
+LEGEND_ROW = 36  # legend characters per row in a half-width chart (about 300 px) at 12 px
 SLICE_LABELS = {"overall": "overall", **{s.name: s.label for s in SLICE_UNITS}}
 
 
 def series_style(index: int) -> dict:
     """Colour, marker and dash of the ``index``-th series of a line chart: no two series share all three."""
     return dict(line=dict(color=SERIES[index % len(SERIES)], dash=DASHES[index % len(DASHES)]),
-                marker=dict(symbol=SYMBOLS[index % len(SYMBOLS)], size=8, color=SERIES[index % len(SERIES)]))
+                # The marker shifts by one each time the colours wrap, so (colour, marker) pairs stay distinct.
+                marker=dict(symbol=SYMBOLS[(index + index // len(SERIES)) % len(SYMBOLS)], size=8,
+                            color=SERIES[index % len(SERIES)]))
 
 
 def wrap(text: str, width: int = TITLE_WIDTH) -> str:
@@ -60,15 +63,18 @@ def style_figure(fig: go.Figure, title: str, x_title: str | None = None, y_title
                  *, legend: bool = True) -> go.Figure:
     """Apply the shared look. ``legend=False`` hides it (a single series, or labels that already name it)."""
     lines = wrap(title).count("<br>") + 1
+    shown = legend and any(trace.showlegend is not False and trace.name for trace in fig.data)
     fig.update_layout(
         template=TEMPLATE, font=dict(size=FONT_SIZE),
         title=dict(text=wrap(title), x=0, xanchor="left", xref="container", y=1, yanchor="top", yref="container",
-                   pad=dict(t=8, l=8), font=dict(size=FONT_SIZE + 3)),
-        showlegend=legend and len(fig.data) > 0,
+                   pad=dict(t=12, l=8), font=dict(size=FONT_SIZE + 3)),
+        showlegend=shown,
         legend=dict(title_text="", orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom",
                     font=dict(size=FONT_SIZE - 1)),
-        # Title lines plus one legend row; a longer legend pushes the margin itself (autoexpand).
-        margin=dict(t=24 * lines + (44 if legend else 16), l=10, r=20, b=10, autoexpand=True),
+        # The title's lines, then room for the legend's rows as they wrap in a half-width chart: Plotly grows a
+        # wrapped legend upwards from the plot, into the title, unless the margin already holds it.
+        margin=dict(t=12 + 24 * lines + (24 * _legend_rows(fig) + 8 if shown else 8), l=10, r=20, b=10,
+                    autoexpand=True),
     )
     fig.update_xaxes(automargin=True, title_standoff=8)
     fig.update_yaxes(automargin=True, title_standoff=8)
@@ -76,6 +82,19 @@ def style_figure(fig: go.Figure, title: str, x_title: str | None = None, y_title
         fig.update_xaxes(title_text=x_title)
     if y_title is not None:
         fig.update_yaxes(title_text=y_title)
+    return fig
+
+
+def _legend_rows(fig: go.Figure) -> int:
+    """Rows a one-row-above-the-plot legend takes in a half-width chart (about LEGEND_ROW characters a row)."""
+    characters = sum(len(trace.name) + 7 for trace in fig.data if trace.showlegend is not False and trace.name)
+    return max(1, math.ceil(characters / LEGEND_ROW))
+
+
+def side_legend(fig: go.Figure) -> go.Figure:
+    """The legend as one column right of the plot, which pushes the right margin: for more series than one row
+    above the plot holds (a wrapped row grows up into the title)."""
+    fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"))
     return fig
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import textwrap
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from recengine.plots._style import MODEL, PALETTE, PATTERNS, SERIES, empty_figure, fmt_percent, is_missing, style_figure
+from recengine.plots._style import (MODEL, PALETTE, PATTERNS, SERIES, bar_labels, empty_figure, is_missing,
+                                    pad_value_axis, style_figure)
+
+NOT_EMBEDDED = "not embedded yet"
 
 
 def click_rate_chart(rates: Mapping[str, float | None] | None) -> go.Figure:
@@ -18,11 +20,11 @@ def click_rate_chart(rates: Mapping[str, float | None] | None) -> go.Figure:
     known = {split: rate for split, rate in (rates or {}).items() if not is_missing(rate)}
     if not known:
         return empty_figure(title, "No labelled split to count clicks in.")
-    fig = go.Figure(go.Bar(x=list(known), y=list(known.values()), text=[fmt_percent(r) for r in known.values()],
-                           textposition="outside", marker=dict(color=MODEL), name="click rate"))
-    fig.update_yaxes(tickformat=".1%", rangemode="tozero")
-    return style_figure(fig, title, "split", "clicks / candidates")
-
+    trace = go.Bar(x=list(known), y=list(known.values()), marker=dict(color=MODEL), name="click rate")
+    fig = go.Figure(bar_labels(trace, list(known.values()), percent=True))
+    fig.update_yaxes(tickformat=".1%")
+    pad_value_axis(fig, list(known.values()))
+    return style_figure(fig, title, "split", "clicks / candidates", legend=False)
 
 
 def history_length_chart(lengths: Mapping[str, Sequence[int]] | None, *, bins: int = 40) -> go.Figure:
@@ -41,41 +43,55 @@ def history_length_chart(lengths: Mapping[str, Sequence[int]] | None, *, bins: i
     return style_figure(fig, title, "clicks in the history", "impressions")
 
 
-
 def category_chart(counts: Mapping[str, int] | pd.Series | None) -> go.Figure:
-    """Articles per category, largest at the top, with counts as labels."""
+    """Articles per category, largest at the top, with counts as labels outside the bars (never cut)."""
     title = "Articles per category"
     series = pd.Series(counts if counts is not None else {}, dtype=float)
     if series.empty:
         return empty_figure(title, "No articles to count.")
     series = series.sort_values()
-    fig = go.Figure(go.Bar(x=series.tolist(), y=[str(c) for c in series.index], orientation="h", name="articles",
-                           text=[f"{int(v):,}" for v in series], textposition="outside", marker=dict(color=MODEL)))
-    return style_figure(fig, title, "articles", "category")
+    trace = go.Bar(x=series.tolist(), y=[str(c) for c in series.index], orientation="h", name="articles",
+                   marker=dict(color=MODEL))
+    fig = go.Figure(bar_labels(trace, series.tolist(), digits=0))
+    fig.update_traces(text=[f"{int(v):,}" for v in series])  # counts with separators, not 3 decimals
+    pad_value_axis(fig, series.tolist(), axis="x")
+    fig.update_yaxes(dtick=1)  # every category named, none skipped when the chart is short
+    return style_figure(fig, title, "articles", None, legend=False)
 
 
-
-def coverage_chart(coverage: Mapping | None) -> go.Figure:
-    """Share of articles with a text vector and with knowledge-graph entities (from
-    :func:`~recengine.diagnostics.coverage`), against 100%; the text warning, if any, is shown under it."""
+def coverage_chart(coverage: Mapping | None, trained: Mapping | None = None) -> go.Figure:
+    """Share of articles linked to knowledge-graph entities and of articles whose text the embedding cache
+    already holds for the chosen embedder (from :func:`recengine.app.datasets.coverage`), and, given the run's
+    coverage (``trained``, from :func:`recengine.app.datasets.coverage_from_meta`), the share that had a text
+    vector when the model trained. An embedder that has embedded nothing yet reads "not embedded yet", not 0%:
+    training embeds what the cache lacks. Warnings belong to the page, not to the figure."""
     title = "Feature coverage"
     coverage = coverage or {}
-    shares = {"text vector": coverage.get("text_coverage"), "graph entities": coverage.get("graph_coverage")}
-    shares = {k: v for k, v in shares.items() if not is_missing(v)}
-    if not shares:
+    rows = _coverage_rows(coverage, trained)
+    if not rows:
         return empty_figure(title, "No catalogue to measure.")
-    colours = [PALETTE["green"] if v >= 1.0 else PALETTE["vermillion"] for v in shares.values()]
-    fig = go.Figure(go.Bar(
-        x=list(shares.values()), y=list(shares), orientation="h", name="coverage",
-        text=[fmt_percent(v) for v in shares.values()], textposition="outside", marker=dict(color=colours),
-    ))
-    fig.add_vline(x=1.0, line_dash="dash", line_color=PALETTE["grey"], annotation_text="100%")
-    fig.update_xaxes(tickformat=".0%", range=[0, 1.15])
-    warning = coverage.get("text_warning")
-    if warning:
-        fig.add_annotation(
-            text="<br>".join(textwrap.wrap(warning, 90)), x=0, y=-0.35, xref="paper", yref="paper",
-            showarrow=False, xanchor="left", font=dict(color=PALETTE["vermillion"]),
-        )
-    return style_figure(fig, title, "share of articles", None)
+    labels, values = list(rows), list(rows.values())
+    colours = [PALETTE["green"] if v >= 1.0 else PALETTE["orange"] for v in values]
+    trace = go.Bar(x=values, y=labels, orientation="h", name="coverage", marker=dict(color=colours))
+    fig = go.Figure(bar_labels(trace, values, percent=True))
+    embedded = _embedded_label(coverage)
+    if embedded in rows and coverage.get("embedded") == 0:
+        fig.update_traces(text=[NOT_EMBEDDED if label == embedded else text
+                                for label, text in zip(labels, fig.data[0].text)])
+    # Room right of a full bar for its label; three ticks stay level on a narrow chart.
+    fig.update_xaxes(tickformat=".0%", range=[0, 1.3], tickvals=[0, 0.5, 1.0])
+    return style_figure(fig, title, "share of articles", None, legend=False)
 
+
+def _embedded_label(coverage: Mapping) -> str:
+    return f"text cached<br>({coverage.get('embedder') or 'embedder'})"
+
+
+def _coverage_rows(coverage: Mapping, trained: Mapping | None) -> dict[str, float]:
+    """Bar label -> share, bottom to top, leaving out what is unknown."""
+    rows = {
+        "graph<br>entities": coverage.get("graph_coverage"),
+        _embedded_label(coverage): coverage.get("embedded_share"),
+        "text in<br>the model": (trained or {}).get("text_coverage"),
+    }
+    return {label: share for label, share in rows.items() if not is_missing(share)}

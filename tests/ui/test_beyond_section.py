@@ -4,6 +4,8 @@ popular, with its explanation, and the chart."""
 
 from __future__ import annotations
 
+import json
+
 from streamlit.testing.v1 import AppTest
 
 from apptest_kit import TIMEOUT, after_jobs, by_label, chart_specs, check, run, table
@@ -25,5 +27,6 @@ def test_the_button_measures_the_served_lists_and_the_table_explains_them(ui_wor
     assert shown["Measure"].tolist() == [m.label for m in MEASURE_UNITS]
     assert list(shown.columns) == ["Measure", "Recommender", "Random", "Most popular", "What it means"]
     assert shown.loc[0, "Recommender"].endswith("%")  # coverage is a share, shown as a percentage
-    assert any("Served lists beside random and most-popular lists" in spec for spec in chart_specs(at))
+    titles = [json.loads(spec)["layout"]["title"]["text"].replace("<br>", " ") for spec in chart_specs(at)]
+    assert "Served lists beside random and most-popular lists" in titles
     assert any("readers" in caption.value for caption in at.caption)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+
 from streamlit.testing.v1 import AppTest
 
 from apptest_kit import TIMEOUT, by_label, check, errors, run, table
@@ -45,10 +47,14 @@ def test_an_upload_is_scored_beside_random_and_the_oracle_with_significance(ui_w
     assert not errors(at)
     scored = table(at, "scorer").set_index("scorer")
     assert list(scored.index) == ["this system", "random", "oracle"]
-    mine = scored.loc["this system"]
-    assert mine["AUC from"] < mine["AUC"] < mine["AUC to"]
+    # A column with a missing cell reaches the page as its text ("—"), the others as numbers.
+    low, high = (pd.to_numeric(scored[c], errors="coerce") for c in ("AUC 95% low", "AUC 95% high"))
+    assert low["this system"] < scored.loc["this system", "AUC"] < high["this system"]
+    assert low[["random", "oracle"]].isna().all() and high[["random", "oracle"]].isna().all()
+    shown = next(d for d in at.dataframe if "scorer" in d.value.columns).proto.column_order
+    assert list(shown)[:5] == ["scorer", "impressions", "AUC", "AUC 95% low", "AUC 95% high"]
     slices = table(at, "share_of_oracle")
-    assert {"all impressions", "cold users", "0 (new)"} <= set(slices["value"])
+    assert {"all impressions", "cold users", "0 (new)"} <= set(slices["slice"])
     compared = table(at, "verdict")
     assert set(compared["verdict"]) <= {"distinguishable", "not distinguishable"} and len(compared) >= 4
     assert any("of the way from random to the oracle" in m.value for m in at.markdown)
@@ -67,7 +73,11 @@ def test_the_experiment_table_lists_every_run_with_csv_export(ui_workspace):
     at = section("_experiments", "render_experiment_table")
     with Store(Workspace(ui_workspace[0].home).store_path) as store:
         ids = {r["run_id"] for r in store.runs()}
-    frame = table(at, "configuration")
+    frame = table(at, "settings_changed")
     assert set(frame["run_id"]) == ids
-    assert frame["auc_low"].le(frame["auc"]).all() and frame["auc"].le(frame["auc_high"]).all()
+    low, auc, high = (pd.to_numeric(frame[c]) for c in ("95% low", "AUC (dev)", "95% high"))
+    assert low.le(auc).all() and auc.le(high).all()
+    shown = next(d for d in at.dataframe if "settings_changed" in d.value.columns).proto.column_order
+    assert {"run_id", "selected_on", "AUC (dev)", "95% low", "95% high"} <= set(shown)
+    assert {"selection_auc", "MRR (dev)", "MRR 95% low"} <= set(frame.columns) - set(shown) and at.toggle  # on demand
     assert at.get("download_button"), "the CSV export is there"

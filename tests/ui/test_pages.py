@@ -56,11 +56,13 @@ def test_data_statistics_and_generate(home: Path):
     at = start("data")
     assert metric(at, "Articles") == "600" and metric(at, "Truth for the oracle") == "yes"
     assert charts(at) >= 4
-    assert list(table(at, "click_rate").index) == ["train", "dev"]
+    assert list(table(at, "click_rate")["split"]) == ["train", "dev"]
     by_label(at.text_input, "Name (optional)").set_value("tiny-two")
     by_label(at.number_input, "Seed").set_value(2)
     run(by_label(at.button, "Generate").click())
     assert any("Generated dataset tiny-two" in s for s in successes(at))
+    assert at.sidebar.selectbox[0].value == "tiny"  # adding a dataset does not switch by itself
+    run(by_label(at.button, "Make tiny-two active").click())
     assert at.sidebar.selectbox[0].value == "tiny-two"
     assert (home / "datasets" / "tiny-two" / "train" / "news.tsv").is_file()
     assert "tiny-two" in list(table(at, "imported_at")["name"])
@@ -77,12 +79,12 @@ def test_data_page_embeds_the_missing_articles_as_a_job(home: Path):
     """The coverage chart says how many articles lack a vector for an embedder and how long embedding them takes;
     the button embeds them in a job (real MiniLM), after which none are missing."""
     at = start("data")
-    run(by_label(at.selectbox, "Text coverage for the embedder").set_value("minilm"))
-    missing = [c.value for c in at.caption if "have no minilm vector yet" in c.value]
+    run(by_label(at.selectbox, "Text embedder").set_value("minilm"))
+    missing = [i.value for i in at.info if "have no minilm vector yet" in i.value]
     assert missing and re.match(r"[\d,]+ articles have no minilm vector yet: ~\d", plain(missing[0])), missing
     run(by_label(at.button, "Embed them with minilm").click())
     at = after_jobs(at)
-    assert not [c.value for c in at.caption if "have no minilm vector yet" in c.value]
+    assert not [i.value for i in at.info if "have no minilm vector yet" in i.value]
     with Store(Workspace(home).store_path) as store:
         job = jobs.latest(store, "embed")
     assert job["status"] == "done" and job["origin"] == "data", job["error"]
@@ -113,7 +115,7 @@ def test_data_upload_bad_file_names_file_and_line_and_keeps_nothing(home: Path):
         ("news.tsv", broken, "text/tab-separated-values"),
         ("behaviors.tsv", (train / "behaviors.tsv").read_bytes(), "text/tab-separated-values"),
     ])
-    by_label(at.text_input, "Name").set_value("broken-upload")
+    by_label(at.text_input, "Name (required)").set_value("broken-upload")
     run(by_label(at.button, "Upload and import").click())
     assert any(e.startswith("news.tsv:3:") for e in errors(at)), errors(at)
     assert not (home / "datasets" / "broken-upload").exists()
@@ -130,10 +132,12 @@ def test_data_upload_zip_imports_a_dataset(home: Path):
             archive.write(split / name, f"day6/{name}")
     at = start("data")
     by_label(at.file_uploader, "Files").set_value(("day6.zip", buffer.getvalue(), "application/zip"))
-    by_label(at.text_input, "Name").set_value("zipped-day6")
+    by_label(at.text_input, "Name (required)").set_value("zipped-day6")
     run(by_label(at.button, "Upload and import").click())
     assert any("Imported dataset zipped-day6" in s for s in successes(at)), errors(at)
     assert (home / "datasets" / "zipped-day6" / "news.tsv").is_file()
+    assert at.sidebar.selectbox[0].value == "tiny"
+    run(by_label(at.button, "Make zipped-day6 active").click())
     assert at.sidebar.selectbox[0].value == "zipped-day6"
 
 
@@ -150,7 +154,8 @@ def test_train_then_load_compare_and_delete(home: Path):
     runs = table(at, "share_of_oracle")
     assert set(runs["run_id"]) == {"tiny-default", new_run}
     assert runs["auc"].notna().all()
-    assert list(table(at, row="share_of_oracle").columns) == list(runs["run_id"])
+    [compared] = [d.value for d in at.dataframe if "auc" in d.value.columns and "created_at" not in d.value.columns]
+    assert list(compared["run_id"]) == list(runs["run_id"])  # picked by default: the two newest runs
     # The active run is not offered for deletion.
     assert new_run not in by_label(at.selectbox, "Delete").options
 
@@ -178,22 +183,24 @@ def test_train_bad_settings_are_refused_readably():
 
 def test_diagnostics_and_saturation_demo():
     at = start("diagnostics")
-    assert float(metric(at, "Saturated (σ < 0.01 or > 0.99)").rstrip("%")) >= 0
+    assert float(metric(at, "Saturated").rstrip("%")) >= 0
     assert metric(at, "Candidates") != "0"
     assert charts(at) == 4 + 1  # and the reliability curve
     # The listwise model's raw logits sit high (their level is free): the page says why that is harmless.
-    assert float(metric(at, "Saturated (σ < 0.01 or > 0.99)").rstrip("%")) > 50
+    assert float(metric(at, "Saturated").rstrip("%")) > 50
     assert ["listwise loss" in i.value for i in at.info] == [True]
     run(at.segmented_control(key="diagnostics-scale").set_value("calibrated"))
-    assert not at.info and float(metric(at, "Saturated (σ < 0.01 or > 0.99)").rstrip("%")) < 50
+    assert float(metric(at, "Saturated").rstrip("%")) < 50
+    assert not any("listwise loss" in i.value for i in at.info)
     by_label(at.number_input, "Epochs per setting").set_value(1)
     at = after_jobs(run(by_label(at.button, "Run the demonstration").click()))
     assert any("Demonstration finished" in s for s in successes(at)), errors(at)
-    pinned = [float(m.value.rstrip("%")) for m in at.metric if m.label == "Pinned at 0 or 1"]
-    assert len(pinned) == 3
-    broken, _, fixed = pinned
-    assert broken > fixed  # raw dot products pin the sigmoid; cosine / 0.5 cannot (|logit| <= 2)
+    settings = table(at, "pinned_share").set_index("setting")
+    assert list(settings.index) == ["raw dot product", "cosine / 0.1", "cosine / 0.5"]
+    # Raw dot products pin the sigmoid; cosine / 0.5 cannot (|logit| <= 2).
+    assert settings.loc["raw dot product", "pinned_share"] > settings.loc["cosine / 0.5", "pinned_share"] == 0
     assert charts(at) == 5 + 1 + 3
+    assert all(m.proto.help.strip() for m in at.metric)  # the demonstration's cards explain their numbers too
 
 
 # --------------------------------------------------------------------------------------------- new articles
@@ -246,7 +253,7 @@ def test_incremental_update_refuses_outside_path_then_folds_in_an_upload(home: P
         assert any("it is now the active model" in s for s in successes(at)), errors(at)
     else:
         assert any("scores worse than its parent" in plain(w.value) for w in at.warning), errors(at)
-    assert list(table(at, row="auc").columns) == ["tiny-default", updated]
+    assert list(table(at, "role")["run_id"]) == ["tiny-default", updated]
 
 
 def test_zero_shot_chart_shipped_then_the_workspace_own(home: Path):
@@ -277,8 +284,8 @@ def test_cold_start_reader_clicks_and_the_list_changes():
     run(by_label(at.button, "Start as a new reader").click())
     first = [t.value for t in at.text][1:]
     assert len([b for b in at.button if b.label == "Read"]) == 10
-    share = metric(at, "In the categories you picked")
-    assert share.endswith("%") and metric(at, "Random pick would give").endswith("%")
+    share = metric(at, "In your categories")
+    assert share.endswith("%") and metric(at, "A random list").endswith("%")
     run(next(b for b in at.button if b.label == "Read").click())
     assert len(table(at, "article_id")) == 1
     assert any(c.value.startswith("Before your last click") for c in at.caption)
@@ -289,7 +296,7 @@ def test_cold_start_without_interests_uses_popularity():
     at = start("cold_start")
     run(by_label(at.button, "Start as a new reader").click())
     assert any("popularity prior" in c.value for c in at.caption)
-    assert metric(at, "In the categories you picked") == "n/a"
+    assert metric(at, "In your categories") == "—"
 
 
 # --------------------------------------------------------------------------------------------- compare
@@ -300,7 +307,7 @@ def test_compare_grid_persists_and_exports():
     assert any("No comparison" in i.value for i in at.info)
     by_label(at.multiselect, "Temperatures τ").set_value([0.1, 0.5])
     at = after_jobs(run(by_label(at.button, "Run the grid").click()))
-    results = table(at, "fusion")
+    results = table(at, "oracle_auc")
     assert len(results) == 2 and set(results["temperature"]) == {0.1, 0.5}
     # The page's table is pivoted from the long values the store keeps: every metric and slice of the registries.
     assert list(results.columns[4:4 + len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
@@ -310,14 +317,14 @@ def test_compare_grid_persists_and_exports():
     # The grid's own CSV (the "All runs" tab has the experiment table's).
     assert [b.proto.label for b in at.get("download_button")].count("Download CSV") == 1
     # Each cell against the best one: the difference, its interval and p-value, in plain words.
-    against = table(at, "Difference from best")
-    assert len(against) == 2 and (against["Difference from best"] <= 0).all()
-    assert (against["p-value"] == 1.0).sum() >= 1 and "auc_ci_low" not in results.columns
+    against = table(at, "difference_from_best")
+    assert len(against) == 2 and (against["difference_from_best"] <= 0).all()
+    assert (against["p_value"] == 1.0).sum() >= 1 and "auc_ci_low" not in results.columns
     heat = chart_specs(at)[0]
     assert ("★" in heat or "\\u2605" in heat) and "random" in heat and "oracle" in heat
-    assert any("not distinguishable" in c.value and "2,000 resamples" in c.value for c in at.caption)
+    assert any("resampled 2,000 times" in m.value for box in at.expander for m in box.markdown)
     again = start("compare")  # a new session reloads it from the store
-    assert len(table(again, "fusion")) == 2
+    assert len(table(again, "oracle_auc")) == 2
 
 
 # --------------------------------------------------------------------------------------------- recommend
@@ -336,10 +343,11 @@ def test_recommend_known_user_shows_history_and_contributions():
 
 def test_recommend_unknown_user_is_a_new_reader_and_bad_ids_are_refused():
     at = start("recommend")
-    by_label(at.text_input, "…or any user id").set_value("nobody-here")
+    run(by_label(at.radio, "Choose the reader by").set_value("Type any user id"))
+    by_label(at.text_input, "User id").set_value("nobody-here")
     run(by_label(at.button, "Recommend").click())
     assert any("not in the dataset" in i.value for i in at.info)
     assert set(table(at, "rank")["source"]) == {"popularity"}
-    by_label(at.text_input, "…or any user id").set_value("two words")
+    by_label(at.text_input, "User id").set_value("two words")
     run(by_label(at.button, "Recommend").click())
     assert any("bad user id" in e for e in errors(at)), errors(at)

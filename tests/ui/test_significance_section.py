@@ -24,7 +24,9 @@ def test_a_run_against_itself_shows_no_difference_and_says_so(ui_workspace):
     assert shown["metric"].tolist() == [METRIC_LABELS[m] for m in METRICS]
     assert (shown["difference"] == 0).all() and (shown["p_value"] == 1).all()
     assert set(shown["verdict"]) == {"not distinguishable"}
-    assert any("2,000 resamples" in caption.value for caption in at.caption)
+    assert any("resampled 2,000 times" in m.value for box in at.expander for m in box.markdown)  # in words
+    assert list(next(d for d in at.dataframe if "verdict" in d.value.columns).proto.column_order)[1:3] == [
+        "First run", "Second run"]
 
 
 def test_an_unknown_run_is_refused_in_one_message(ui_workspace):
