@@ -13,6 +13,7 @@ import hashlib
 import math
 import re
 import sqlite3
+import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,7 @@ class EmbeddingCache:
             # IMMEDIATE: a writer takes the write lock when its transaction starts, so two writers
             # queue on the busy timeout instead of failing while upgrading a read lock.
             with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level="IMMEDIATE")) as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
+                _use_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS embeddings (text_hash TEXT PRIMARY KEY, vector BLOB NOT NULL)"
@@ -265,3 +266,17 @@ def coverage_warning(coverage: float) -> str | None:
         f"WARNING: {shortfall}, so a model trained like this learns to ignore the text view "
         f"(a past run trained at 2.94% coverage and concluded that nothing worked). {fix}"
     )
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (it stays so). Two processes creating the same new file both switch it, and
+    SQLite can answer the second "database is locked" at once, without waiting on the busy timeout: retry until
+    the timeout has passed, as the busy handler would have."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -151,7 +151,8 @@ def test_markup_in_article_text_is_shown_as_text_on_the_recommend_page(home: Pat
         added = service.add_article(title=MARKUP, abstract=MARKUP, category="<i>news</i>", sample_users=5)
         service.record_click(user, added["article_id"])
     at = start("recommend")
-    by_label(at.text_input, "…or any user id").set_value(user)
+    by_label(at.radio, "Choose the reader by").set_value("Type any user id").run()
+    by_label(at.text_input, "User id").set_value(user)
     check(by_label(at.button, "Recommend").click().run())
     history = [frame for frame in (d.value for d in at.dataframe) if "article_id" in frame and "rank" not in frame]
     assert history and MARKUP in history[0]["title"].tolist()
