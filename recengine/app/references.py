@@ -13,6 +13,7 @@ import numpy as np
 
 from recengine.app.external import split_truth
 from recengine.data.mind import Behaviors, MindDataset
+from recengine.eval.evaluate import random_scores
 from recengine.eval.metrics import mind_metrics_csr
 from recengine.model.interactions import carve_validation
 
@@ -36,7 +37,7 @@ def selection_references(dataset: MindDataset, *, select_on: str, validation_fra
 
 def random_auc(part: Behaviors, seed: int = 0) -> float | None:
     """The mean per-impression AUC of uniform random scores (seeded) over ``part``'s candidates."""
-    return _auc(part, np.random.default_rng(seed).random(len(part.candidates)))
+    return _auc(part, random_scores(len(part.candidates), seed))
 
 
 def _auc(part: Behaviors, scores: np.ndarray) -> float | None:

@@ -218,6 +218,11 @@ def _restrict(inter: Interactions, impressions: np.ndarray, candidates: np.ndarr
     return ptr, np.flatnonzero(keep)
 
 
+def random_scores(count: int, seed: int = 0) -> np.ndarray:
+    """The random scorer every figure is set beside: (count,) uniform scores from a generator seeded ``seed``."""
+    return np.random.default_rng(seed).random(count)
+
+
 def evaluate_scores(
     inter: Interactions,
     scores: np.ndarray,
@@ -233,9 +238,8 @@ def evaluate_scores(
     with ``facts`` (which also give the standard ``masks`` when those are None) also ``"slice_groups"`` (see
     :func:`slice_groups`).
     """
-    random_scores = np.random.default_rng(seed).random(len(scores))
     has_truth = truth is not None and len(truth) == len(scores) and not np.isnan(truth).any()
-    scorers = {"model": scores, "random": random_scores}
+    scorers = {"model": scores, "random": random_scores(len(scores), seed)}
     if has_truth:
         scorers["oracle"] = truth
     # Per-impression values once per scorer: the overall means, and the impression-level slice groups, read them.
