@@ -37,7 +37,7 @@ def render_experiment_table(store: Store) -> None:
         st.caption(f"Every run: {_ui.literal(shared)}.")
     shown, kinds = _display(table.assign(configuration=distinct))
     _ui.show_table(shown, [column(c) for c in KEYS], key="experiments", kinds=kinds,
-                   widths={"run_id": "medium", "settings_changed": "small"})
+                   widths={"run_id": "medium", "settings_changed": "small", "selected_on": "small"})
     st.download_button("Download as CSV", table.to_csv(index=False), file_name="experiments.csv", mime="text/csv",
                        icon=":material/download:", key="experiments-csv",
                        help="Every column of every run, numbers unrounded.")
