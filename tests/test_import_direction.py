@@ -12,7 +12,7 @@ The layers, lowest first (docs/DEVELOPING.md draws the same diagram):
     3.2  diagnostics
     4    serve     the recommender service
     5    app       application layer, plots, tables, formats
-    6    faces     commands, cli, __main__, pages/, app.py
+    6    faces     commands, cli, http (the FastAPI service), __main__, pages/, app.py
 
 Every import counts: top-level, inside functions, under ``TYPE_CHECKING``.
 """
@@ -52,6 +52,7 @@ LAYERS: dict[str, float] = {
     "recengine.formats": 5,
     "recengine.commands": 6,
     "recengine.cli": 6,
+    "recengine.http": 6,
     "recengine.__main__": 6,
     # The package itself runs on every submodule import, so it holds base-level code only; its public names load
     # lazily (``_EXPORTS``), and ``from recengine import name`` counts as importing the module that defines name.

@@ -31,7 +31,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice, repeat
@@ -1365,6 +1365,12 @@ class Store:
         else); returns the last inserted row id."""
         with self._transaction() as conn:
             return int(conn.execute(sql, list(params)).lastrowid or 0)
+
+    def write_many(self, statements: Sequence[tuple[str, Sequence[Sequence]]]) -> None:
+        """Several statements, each with many parameter rows, in one write transaction (all or nothing)."""
+        with self._transaction() as conn:
+            for sql, rows in statements:
+                conn.executemany(sql, [list(row) for row in rows])
 
     def query(self, sql: str, params: Iterable = ()) -> list[dict]:
         """The rows of one read, as dicts."""
