@@ -13,12 +13,14 @@ meaning in a bipartite graph).
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import GATConv, HeteroConv, SAGEConv
-from torch_geometric.nn.conv import MessagePassing
+
+if TYPE_CHECKING:
+    from torch_geometric.nn.conv import MessagePassing
 
 from recengine.errors import InputError
 from recengine.graph.kg import ARTICLE, ENTITY, MENTIONED_BY, MENTIONS, ArticleGraph, GraphTensors
@@ -75,6 +77,10 @@ class GraphEncoder(nn.Module):
             nn.init.normal_(self.entity_embedding.weight, std=scale)
         else:
             self.entity_proj = nn.Linear(entity_in_dim, hidden)
+
+        # PyG is imported here, not at module level: it costs seconds (it loads torch._dynamo), and commands that
+        # never build an encoder (listing runs, jobs, datasets) should not pay for it.
+        from torch_geometric.nn import HeteroConv
 
         self.convs = nn.ModuleList()
         for i in range(layers):
@@ -189,6 +195,8 @@ class GraphEncoder(nn.Module):
 
 def _conv(kind: str, in_dim: int, out_dim: int, heads: int, last: bool) -> MessagePassing:
     """One direction's convolution, bipartite (source and target node types differ)."""
+    from torch_geometric.nn import GATConv, SAGEConv
+
     if kind == "sage":
         return SAGEConv((in_dim, in_dim), out_dim, aggr="mean")
     # The last layer averages its heads to out_dim; inner layers concatenate heads back to in_dim.

@@ -21,12 +21,14 @@ at build time, so a trained encoder's entity inputs stay valid.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData
+
+if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
 
 from recengine.data.mind import ENTITY_DIM, EntityVectors, News
 from recengine.errors import InputError
@@ -289,6 +291,8 @@ class ArticleGraph:
     def data(self) -> HeteroData:
         """The graph as a PyG ``HeteroData`` (entity ``x`` present unless features are learned); cached."""
         if self._data is None:
+            from torch_geometric.data import HeteroData  # imported on use: see GraphEncoder.__init__
+
             t = self.tensors()
             data = HeteroData()
             data[ARTICLE].num_nodes = t.num_articles
