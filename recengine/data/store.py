@@ -1376,6 +1376,10 @@ class Store:
         """The rows of one read, as dicts."""
         return self._rows(sql, params)
 
+    def query_frame(self, sql: str, params: Iterable = ()) -> pd.DataFrame:
+        """The rows of one read, as a DataFrame (for large reads: no dict per row)."""
+        return self._frame(sql, params)
+
 
 _MODULE_TABLES: set[tuple] = set()  # (store file, inode, ddl) whose module tables this process has created
 

@@ -22,6 +22,10 @@ USER_BATCH = 1024
 SUMMARY_PERCENTILES = (10, 25, 50, 75, 90)
 
 
+class DuplicateArticle(InputError):
+    """The article id is taken (the HTTP face answers 409 Conflict)."""
+
+
 class Ingestion:
     """What arrives after training: clicks and articles, written to the store and to the served catalogue."""
 
@@ -36,9 +40,26 @@ class Ingestion:
             if name != "train":
                 catalog.extend(split.news, self.state.embedder, cache=self.state.cache)
                 catalog.note_first_seen(split.behaviors)
+        self._adopt(self.state.store.added_articles(self.state.dataset))
+
+    def refresh(self) -> int:
+        """Adopt the articles added to the store (by another service or process) that the catalogue lacks; the
+        index follows. Returns how many were adopted."""
         added = self.state.store.added_articles(self.state.dataset)
+        with self.state.lock:
+            added = added[~added["news_id"].isin(self.state.catalog.articles.position.keys())]
+            if added.empty:
+                return 0
+            self._adopt(added)
+            self.state.sync_index()
+        return len(added)
+
+    def _adopt(self, added: pd.DataFrame) -> None:
+        """Append store-added articles (rows of :meth:`Store.added_articles`) to the catalogue (caller holds the lock
+        once the service is built)."""
         if added.empty:
             return
+        catalog = self.state.catalog
         entities = [
             tuple(dict.fromkeys(e["WikidataId"] for column in ("title_entities", "abstract_entities")
                                 for e in parse_entities(raw[column])))
@@ -111,9 +132,9 @@ class Ingestion:
 
     def _check_new(self, article_id: str, entities: list[str]) -> None:
         if article_id in self.state.catalog.articles.position:
-            raise InputError(f"article id {article_id!r} already exists")
+            raise DuplicateArticle(f"article id {article_id!r} already exists")
         if self.state.store.article(self.state.dataset, article_id) is not None:
-            raise InputError(f"article id {article_id!r} already exists in the store (added by another process?)")
+            raise DuplicateArticle(f"article id {article_id!r} already exists in the store (added by another process?)")
         unknown = self.state.catalog.graph.unknown_entities(entities)
         if unknown:
             raise InputError(f"unknown entities (not in the knowledge graph): {', '.join(unknown[:10])}")

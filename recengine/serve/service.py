@@ -48,8 +48,8 @@ class RecommenderService:
     (unix seconds or datetime; default: the dataset's latest impression, because the data is from 2019 and the
     wall clock would make every article look years old). ``index_kind`` goes to :meth:`ArticleIndex.build`.
 
-    The methods are those of :class:`Ranking` (``recommend``, ``cold_start``), :class:`Explanation`
-    (``nearest_articles``, ``user_profile``) and :class:`Ingestion` (``record_click``, ``add_article``).
+    The methods are those of :class:`Ranking` (``recommend``, ``score``, ``cold_start``), :class:`Explanation`
+    (``nearest_articles``, ``user_profile``) and :class:`Ingestion` (``record_click``, ``add_article``, ``refresh``).
     """
 
     def __init__(
@@ -104,6 +104,19 @@ class RecommenderService:
     def recommend(self, user_id: str, k: int = 10, **options) -> list[dict]:
         """:meth:`Ranking.recommend`: the top ``k`` articles for ``user_id``, best first."""
         return self._ranking.recommend(user_id, k, **options)
+
+    def score(self, user_id: str, article_ids: Sequence[str], **options) -> list[dict]:
+        """:meth:`Ranking.score`: the model's score of each given article for ``user_id``."""
+        return self._ranking.score(user_id, article_ids, **options)
+
+    @property
+    def user_cache(self):
+        """The :class:`~recengine.serve.ranking.UserVectorCache` (its ``hits`` and ``misses`` are counted)."""
+        return self._ranking.user_cache
+
+    def refresh(self) -> int:
+        """:meth:`Ingestion.refresh`: adopt articles another service or process added to the store."""
+        return self._ingestion.refresh()
 
     def cold_start(self, interest_text: str | None = None, clicks: Sequence[str] = (), k: int = 10, **options) -> list[dict]:
         """:meth:`Ranking.cold_start`: recommendations for a brand-new user; nothing is stored."""

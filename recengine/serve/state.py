@@ -45,6 +45,7 @@ class ServingState:
         self.indexed: np.ndarray | None = None  # what the index holds, to find rows whose vectors moved
         self._inputs_key: tuple | None = None
         self._inputs: coldstart.ViewInputs | None = None
+        self._columns: tuple[int, list[np.ndarray]] | None = None  # describe's columns, for a catalogue size
 
     @property
     def catalog(self) -> Catalog:
@@ -92,8 +93,13 @@ class ServingState:
     def describe(self, rows: Sequence[int]) -> list[dict]:
         """article_id, title, category and subcategory of each catalogue row."""
         rows = np.asarray(rows, dtype=np.int64)
-        frame = self.catalog.frame
-        columns = [frame[name].to_numpy()[rows] for name in ("news_id", "title", "category", "subcategory")]
+        # Taking columns out of the (Arrow-backed) frame costs more than the rest of a recommendation: kept as
+        # object arrays until the catalogue grows.
+        if self._columns is None or self._columns[0] != len(self.catalog):
+            frame = self.catalog.frame
+            names = ("news_id", "title", "category", "subcategory")
+            self._columns = (len(self.catalog), [frame[name].to_numpy(dtype=object) for name in names])
+        columns = [column[rows] for column in self._columns[1]]
         return [
             {"article_id": a, "title": title, "category": category, "subcategory": sub}
             for a, title, category, sub in zip(*columns)

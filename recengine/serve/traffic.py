@@ -185,15 +185,12 @@ def items(store: Store, dataset: str, *, since: str | None = None, until: str | 
     if until is not None:
         where.append("i.time < ?")
         params.append(until)
-    rows = store.query(
+    frame = store.query_frame(
         "SELECT i.id AS impression_id, i.run_id, i.arm, i.user_id, i.time, i.origin, s.position, s.news_id, s.new, "
         "s.clicked, s.clicked_at FROM served_impressions i JOIN served_items s ON s.impression_id = i.id "
         f"WHERE {' AND '.join(where)} ORDER BY i.time, i.id, s.position",
         params,
     )
-    columns = ["impression_id", "run_id", "arm", "user_id", "time", "origin", "position", "news_id", "new",
-               "clicked", "clicked_at"]
-    frame = pd.DataFrame(rows, columns=columns)
     frame["new"] = frame["new"].astype(bool)
     frame["clicked"] = frame["clicked"].astype(bool)
     return frame
