@@ -37,4 +37,6 @@ PAGES = (
              "fusions × temperatures × losses by AUC and nDCG"),
     PageInfo("recommend", "Recommend", ":material/recommend:", "Recommend",
              "any reader's history and top-k, with each view's part"),
+    PageInfo("live", "Live", ":material/sensors:", "Live",
+             "the live service's traffic: new vs old article CTR, A/B arms, updates it triggered"),
 )

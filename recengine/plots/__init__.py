@@ -10,6 +10,7 @@ references wherever a quality figure is drawn, and labels that are never clipped
 from recengine.plots._style import CLICK, MODEL, NON_CLICK, ORACLE, PALETTE, RANDOM, SERIES, empty_figure
 from recengine.plots.data import category_chart, click_rate_chart, coverage_chart, history_length_chart
 from recengine.plots.diagnostics import fusion_weights_chart, gradient_norms_chart, logit_histogram, reliability_chart, saturation_chart, sigmoid_histogram
+from recengine.plots.live import arm_ctr_chart, ctr_timeline_chart
 from recengine.plots.runs import runs_chart
 from recengine.plots.search import search_history, search_importances
 from recengine.plots.training import selection_auc, selection_split, training_curves
@@ -25,11 +26,13 @@ __all__ = [
     "PALETTE",
     "RANDOM",
     "SERIES",
+    "arm_ctr_chart",
     "beyond_chart",
     "category_chart",
     "click_rate_chart",
     "comparison_heatmap",
     "coverage_chart",
+    "ctr_timeline_chart",
     "empty_figure",
     "fusion_weights_chart",
     "gradient_norms_chart",
