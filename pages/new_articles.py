@@ -4,7 +4,7 @@ fold new MIND data into the model (incremental update); zero-shot vs incremental
 import pandas as pd
 import streamlit as st
 
-from pages import _jobs, _ui
+from pages import _inbox, _jobs, _ui
 from recengine import formats, plots
 from recengine.app import experiments, samples, tasks
 from recengine.tables import PAIRED_COLUMNS, metric_summary, zero_shot_rows, zero_shot_significance
@@ -171,6 +171,7 @@ def show_update(job: dict) -> None:
 
 
 _jobs.detail("update", run["dataset"], on_done=show_update)
+_inbox.render(workspace, _ui.store())
 
 st.subheader("Zero-shot vs incremental update vs full retrain")
 with _ui.boundary("reading the zero-shot comparison"):

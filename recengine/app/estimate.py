@@ -165,6 +165,8 @@ def for_job(workspace: Workspace, store: Store, kind: str, params: dict[str, Any
         return training(store, params["dataset"], params["epochs"], trainings=len(params["configs"]))
     if kind == "update":
         return _update(store, params)
+    if kind == "inbox":
+        return _inbox(store, params)
     if kind == "embed":
         record = store.dataset(params["dataset"]) or {}
         articles = (record.get("summary") or {}).get("articles") or 0
@@ -187,6 +189,17 @@ def _update(store: Store, params: dict[str, Any]) -> Estimate:
     everything = samples_per_epoch(store, params["dataset"], measured) + new
     samples = params["epochs"] * new + params["full_epochs"] * everything
     return Estimate(STARTUP_SECONDS + samples / rate, basis)
+
+
+def _inbox(store: Store, params: dict[str, Any]) -> Estimate:
+    """One update per folder ready in the inbox now (folders arriving later are processed too, and not counted)."""
+    from recengine.app.inbox import scan
+
+    box = Path(params["inbox"])
+    ready = scan(box, ready=params["ready"])["pending"]
+    seconds = sum(_update(store, {**params, "new_data": box / name}).seconds - STARTUP_SECONDS for name in ready)
+    basis = training_rate(store, params["dataset"])[1]
+    return Estimate(STARTUP_SECONDS + seconds, f"{len(ready)} folder(s) ready; {basis}")
 
 
 def _behaviour_lines(folder: Path) -> int:

@@ -152,6 +152,20 @@ def _check_update(workspace: Workspace, store: Store, params: Params) -> Params:
             "scratch": None if scratch is None else str(scratch)}
 
 
+def check_inbox(workspace: Workspace, store: Store, params: Params) -> Params:
+    from recengine.app import inbox
+
+    _known(params, {"inbox", "run", "activate", "ready", "epochs", "full_epochs", "lr_decay", "allow_conflicts"})
+    options = {"epochs": _whole(params, "epochs", 0, 1000, 2), "full_epochs": _whole(params, "full_epochs", 0, 1000, 0),
+               "lr_decay": _number(params, "lr_decay", 0.0, 1.0, 0.3),
+               "allow_conflicts": bool(params.get("allow_conflicts", False))}
+    activate, ready = params.get("activate", "if-better"), params.get("ready", "marker")
+    parent = inbox.check_options(store, params.get("run"), activate, ready, options)
+    box = inbox.folder(workspace, params.get("inbox"), create=True)
+    return {"inbox": str(box), "run": parent["run_id"] if params.get("run") else None, "dataset": parent["dataset"],
+            "activate": activate, "ready": ready, **options}
+
+
 def check_compare(workspace: Workspace, store: Store, params: Params) -> Params:
     from recengine.app.experiments import grid_lists
     from recengine.eval.compare import grid_configs
@@ -254,6 +268,14 @@ def run_update(workspace: Workspace, store: Store, params: Params, progress) -> 
             "new_articles": meta.get("new_articles"), "new_users": meta.get("new_users")}
 
 
+def run_inbox(workspace: Workspace, store: Store, params: Params, progress) -> dict:
+    from recengine.app import inbox
+
+    options = {k: params[k] for k in ("epochs", "full_epochs", "lr_decay", "allow_conflicts")}
+    return inbox.process(workspace, store, params["inbox"], run=params["run"], activate=params["activate"],
+                         ready=params["ready"], progress=progress, **options)
+
+
 def run_compare(workspace: Workspace, store: Store, params: Params, progress) -> dict:
     from recengine.app import experiments
     from recengine.config import RunConfig
@@ -328,6 +350,7 @@ def run_bootstrap(workspace: Workspace, store: Store, params: Params, progress) 
 TASKS: dict[str, Task] = {
     "train": Task(check_train, run_train, "training"),
     "update": Task(check_update, run_update, "incremental update"),
+    "inbox": Task(check_inbox, run_inbox, "inbox processing"),
     "compare": Task(check_compare, run_compare, "compare grid"),
     "saturation": Task(check_saturation, run_saturation, "saturation demonstration"),
     "embed": Task(check_embed, run_embed, "embedding"),
