@@ -35,8 +35,10 @@ COMMAND_MODULES = (
     "update",
     "sample",
     "recommend",
+    "serve",
     "runs",
     "jobs",
+    "monitor",
 )
 
 
