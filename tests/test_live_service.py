@@ -166,3 +166,23 @@ def test_follows_the_active_run(tiny_run, tiny_cache, tmp_path: Path):
         assert live.cache_counts() == {"A": (1, 2)}  # the new run's miss added to the old run's counts
     finally:
         live.close()
+
+
+@pytest.mark.slow  # exports the model to ONNX (seconds of CPU)
+def test_onnx_inference_serves_the_same_lists_as_torch(workers, users, tiny_run, tiny_cache):
+    first, _ = workers
+    onnx = LiveService(first.workspace, first.store, tiny_run, cache=tiny_cache, inference="onnx", log=False)
+    try:
+        for user in users[:20]:
+            expected = first.recommend(user, 10)["items"]
+            got = onnx.recommend(user, 10)["items"]
+            assert [i["article_id"] for i in got] == [i["article_id"] for i in expected]
+            assert [i["score"] for i in got] == pytest.approx([i["score"] for i in expected], abs=2e-3)
+    finally:
+        onnx.close()
+
+
+def test_an_unknown_inference_is_refused_before_loading(workers, tiny_run):
+    first, _ = workers
+    with pytest.raises(InputError, match="inference must be one of torch, onnx, int8"):
+        LiveService(first.workspace, first.store, tiny_run, inference="tensorrt", log=False)

@@ -99,8 +99,9 @@ def _options(threshold: float, min_items: int) -> None:
 
 def dataset_name(store: Store, dataset: str | None = None) -> str:
     """The dataset to monitor: the one given, else the active run's, else the active dataset's."""
-    if dataset is not None:
-        return datasets.resolve(store, dataset)["name"]
+    if dataset is not None:  # a store name first: a folder of the same name in the working directory is not it
+        known = store.dataset(dataset)
+        return known["name"] if known is not None else datasets.resolve(store, dataset)["name"]
     active = runs.active_run(store) or datasets.active(store)
     if active is None:
         raise InputError("no dataset to monitor: none is active; name one (--dataset) or make a run active")

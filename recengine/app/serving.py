@@ -13,6 +13,7 @@ from pathlib import Path
 from recengine.app import runs
 from recengine.data.mind import MindDataset, load_dataset
 from recengine.data.store import Store
+from recengine.serve.accelerate import check_inference
 from recengine.serve.service import RecommenderService
 from recengine.text import TextEmbedder
 from recengine.train.runs import load_run
@@ -33,9 +34,10 @@ def open_service(
 
     ``data`` is the run's dataset (a folder, or one already loaded) when it moved; data other than what the run was
     trained on is refused unless ``allow_dataset_change``. ``embedder`` spares loading the run's own; ``options``
-    go to :class:`RecommenderService` (``dataset``, ``index_kind``, ``now``).
+    go to :class:`RecommenderService` (``dataset``, ``index_kind``, ``now``, ``inference``).
     """
     store.check()  # a damaged or unopenable store fails before the run loads
+    check_inference(options.get("inference", "torch"))
     dataset = load_dataset(data) if isinstance(data, (str, Path)) else data
     folder = runs.run_path(store, run)
     loaded = load_run(folder, dataset=dataset, embedder=embedder, cache=cache, allow_dataset_change=allow_dataset_change)

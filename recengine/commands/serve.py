@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="server log level (default: info)")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache folder")
+    parser.add_argument("--inference", choices=("torch", "onnx", "int8"), default="torch",
+                        help="run the per-request model in torch, or exported to ONNX (onnxruntime), or ONNX with "
+                        "INT8 weights (default: torch; see benchmarks/inference.py)")
     parser.set_defaults(handler=run)
 
 
@@ -44,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     workspace, store = open_workspace()
     print(f"loading {args.run or 'the active run'} ...", file=sys.stderr)
     live = LiveService(workspace, store, args.run, challenger=args.challenger,
-                       challenger_share=args.challenger_share, cache=args.cache)
+                       challenger_share=args.challenger_share, cache=args.cache,
+                       inference=args.inference)
     # uvicorn shuts down gracefully on SIGTERM, then raises it again: ours ends the process through ``finally`` (the
     # traffic log's queue is written) with status 0, as a service manager expects of a clean stop.
     signal.signal(signal.SIGTERM, _terminated)

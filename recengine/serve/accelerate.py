@@ -37,6 +37,7 @@ from recengine.model.network import AGE_EDGES_HOURS
 from recengine.model.recommender import Recommender
 
 VARIANTS = ("onnx", "int8")
+INFERENCE = ("torch", *VARIANTS)  # what a RecommenderService accepts
 # Largest |onnx - torch| accepted on the check inputs, per variant, for user vectors and logits. float32 ONNX
 # differs from torch by rounding only (measured 2e-7 / 4e-6); INT8 by its quantisation (measured logits 0.033
 # on tiny and 0.031 on demo, 0.034 over demo's whole dev; logits are cosine/tau, so 0.01 of cosine is 0.1 logit at
@@ -377,6 +378,13 @@ def export_scorers(recommender: Recommender, variants: tuple[str, ...] = VARIANT
         scorers[variant] = OnnxScorer._bound(recommender, recommender.catalog, sessions[variant], variant, exporter)
         scorers[variant].verify(recommender, tolerance, seed)
     return scorers
+
+
+def check_inference(inference: str) -> str:
+    """``inference`` when it is one a service accepts (:data:`INFERENCE`); else a one-line InputError."""
+    if inference not in INFERENCE:
+        raise InputError(f"inference must be one of {', '.join(INFERENCE)}, got {inference!r}")
+    return inference
 
 
 def accelerated(recommender: Recommender, inference: str = "torch", *, threads: int = 1) -> Recommender:

@@ -30,6 +30,7 @@ from recengine.data.store import Store
 from recengine.index import ArticleIndex
 from recengine.model.catalog import Catalog
 from recengine.model.recommender import Recommender
+from recengine.serve.accelerate import accelerated, check_inference
 from recengine.serve.checks import latest_impression, to_seconds
 from recengine.serve.explain import Explanation
 from recengine.serve.ingest import Ingestion
@@ -47,6 +48,8 @@ class RecommenderService:
     :meth:`Store.dataset_for`); the data is imported into the store when new. ``now`` is the default clock
     (unix seconds or datetime; default: the dataset's latest impression, because the data is from 2019 and the
     wall clock would make every article look years old). ``index_kind`` goes to :meth:`ArticleIndex.build`.
+    ``inference``: ``"torch"``, or ``"onnx"`` / ``"int8"`` to run the per-request user encoder and scorer in
+    onnxruntime (exported and checked against torch when the service opens; see ``benchmarks/inference.py``).
 
     The methods are those of :class:`Ranking` (``recommend``, ``score``, ``cold_start``), :class:`Explanation`
     (``nearest_articles``, ``user_profile``) and :class:`Ingestion` (``record_click``, ``add_article``, ``refresh``).
@@ -63,7 +66,9 @@ class RecommenderService:
         index_kind: str = "auto",
         now=None,
         run_id: str | None = None,
+        inference: str = "torch",
     ):
+        check_inference(inference)  # before loading anything
         if isinstance(run, LoadedRun):
             self.run = run
             self.embedder = embedder or get_embedder(run.recommender.config.model.embedder)
@@ -83,6 +88,8 @@ class RecommenderService:
         self.run_id = run_id or "_".join(Path(self.run.path).name.split()) or None
         self.now = latest_impression(data) if now is None else to_seconds(now)
         self.state = ServingState(self.run, self.store, self.dataset, self.embedder, self.cache, self.now, self.run_id)
+        # ONNX / INT8 per-request path (recengine.serve.accelerate), checked against torch when exported.
+        self.state.recommender = accelerated(self.state.recommender, inference)
         self._explanation = Explanation(self.state)
         self._ingestion = Ingestion(self.state, self._explanation)
         self._ingestion.load_catalog()
