@@ -4,7 +4,7 @@ coverage, the A/B arms), the update jobs it triggered, and a button that runs th
 import pandas as pd
 import streamlit as st
 
-from pages import _ui
+from pages import _inbox, _ui
 from recengine import formats, plots
 from recengine.app import monitor
 
@@ -126,3 +126,5 @@ st.subheader("The service")
 st.caption("Start the HTTP service on the active run (add --challenger RUN for an A/B split); the same report is at "
            "GET /v1/monitor?hours=24. From cron, `python -m recengine monitor` runs this check.")
 st.code(SERVE, language="bash")
+
+_inbox.render(_ui.workspace(), _ui.store(), origin="live")

@@ -148,6 +148,7 @@ STATES = (
     State("compare", "grid", compare, cheap=False),
     State("recommend"),
     State("recommend", "top10", recommend),
+    State("live"),  # the monitor with no traffic yet, the inbox
 )
 
 

@@ -273,6 +273,7 @@ class LiveService:
             if owner != user_id:
                 raise InputError(f"impression {impression_id!r} was shown to another user, not {user_id!r}")
         self.store.record_click(self.dataset, user_id, article_id, time)
+        self._clicked()
         if impression_id is None and self.traffic is not None:
             impression_id = self._recent.latest_with(user_id, article_id) or latest_impression_with(
                 self.store, self.dataset, user_id, article_id)
@@ -300,10 +301,16 @@ class LiveService:
             raise InputError(f"unknown article ids in shown: {', '.join(a for a, r in zip(shown, rows) if r < 0)[:300]}")
         for article in dict.fromkeys(clicked):
             self.store.record_click(self.dataset, user_id, article, time)
+        self._clicked()
         impression_id = self._log(Impression(self.dataset, arm.run_id, arm.name, user_id, shown,
                                              _new_flags(arm.service, shown), origin="reported", clicked=tuple(clicked),
                                              time=None if time is None else stamp(time)))
         return {"impression_id": impression_id, "arm": arm.name, "run_id": arm.run_id}
+
+    def _clicked(self) -> None:
+        """Every arm's popularity prior counts the click at once (it is cached per service)."""
+        for _, service in self.services():
+            service.state.clicks_version += 1
 
     # ------------------------------------------------------------------ upkeep
 
@@ -372,13 +379,17 @@ class LiveService:
             self._refresh_lock.release()
 
     def _follow(self, interval_s: float) -> None:
+        failed: str | None = None  # a run that failed to load is not tried again until another one is activated
         while not self._stop.wait(interval_s):
             try:
                 active = runs.active_run(self.store)
-                if active and active["dataset"] == self.dataset and active["run_id"] != self._arms["A"].run_id:
-                    self.swap(active["run_id"])
-                self.follow_error = None
-            except Exception as exc:  # a run that fails to load is reported by health; the old one keeps serving
+                wanted = active["run_id"] if active and active["dataset"] == self.dataset else None
+                if wanted in (None, failed, self._arms["A"].run_id):
+                    continue
+                self.swap(wanted)
+                self.follow_error = failed = None
+            except Exception as exc:  # reported by health; the old run keeps serving
+                failed = wanted
                 self.follow_error = f"{type(exc).__name__}: {exc}"
                 log.warning("following the active run: %s", self.follow_error)
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from recengine.data.mind import NEWS_COLUMNS, News, parse_entities
 from recengine.errors import InputError
+from recengine.model.catalog import UNKNOWN_TIME
 from recengine.model.interactions import pad_last
 from recengine.serve import checks
 from recengine.serve.explain import Explanation
@@ -65,19 +66,22 @@ class Ingestion:
                                 for e in parse_entities(raw[column])))
             for _, raw in added.iterrows()
         ]
-        rows = catalog.extend(
+        catalog.extend(
             News(added[list(NEWS_COLUMNS)].reset_index(drop=True), entities), self.state.embedder, cache=self.state.cache
         )
-        # The store stamps added_at with the wall clock, years after the dataset's clock: an added
-        # article counts as first seen no later than the service's now.
-        stamps = pd.to_datetime(added.set_index("news_id").loc[[catalog.articles.ids[r] for r in rows], "added_at"])
-        seconds = stamps.to_numpy(dtype="datetime64[s]").astype(np.int64)
-        catalog.first_seen[rows] = np.minimum(seconds, self.state.now)
+        # Rows just appended, and rows a run updated on logged traffic already holds without a first-seen time (its
+        # dataset never showed them): the store stamps added_at with the wall clock, years after the dataset's
+        # clock, so an added article counts as first seen no later than the service's now.
+        rows = catalog.articles.rows(added["news_id"].tolist())
+        unseen = catalog.first_seen[rows] == UNKNOWN_TIME
+        seconds = pd.to_datetime(added["added_at"]).to_numpy(dtype="datetime64[s]").astype(np.int64)
+        catalog.first_seen[rows[unseen]] = np.minimum(seconds[unseen], self.state.now)
 
     def record_click(self, user_id: str, article_id: str, time: datetime | None = None) -> None:
         """Store a click (default time: the wall clock, which keeps live clicks in order); the next
         :meth:`~recengine.serve.ranking.Ranking.recommend` reads it."""
         self.state.store.record_click(self.state.dataset, user_id, article_id, time)
+        self.state.clicks_version += 1
 
     def add_article(
         self,

@@ -253,7 +253,7 @@ class Ranking:
 
     def _popular_items(self, k: int, now: int, excluded: np.ndarray) -> list[dict]:
         """The popularity prior's top ``k``, without the rows ``excluded`` (a mask over the catalogue)."""
-        rows, clicks, scores, _ = coldstart.popular(self.state.store, self.state.dataset, self.state.catalog, now)
+        rows, clicks, scores, _ = self.state.popular(now)
         keep = ~excluded[rows]
         rows, clicks, scores = rows[keep][:k], clicks[keep][:k], scores[keep][:k]
         return [

@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from recengine import atomic
 from recengine.config import RUN_FORMAT_VERSION, RunConfig
 from recengine.data import identity
-from recengine.data.mind import BEHAVIORS_FILE, NEWS_FILE, MindDataset, News, load_dataset
+from recengine.data.mind import BEHAVIORS_FILE, NEWS_FILE, MindDataset, News, load_dataset, read_news
 from recengine.errors import InputError, RecengineError, RunFormatError
 from recengine.model.calibration import Calibration
 from recengine.eval.evaluate import align_truth
@@ -263,10 +263,37 @@ def check_run(path: str | Path) -> None:
     load_weights(path / WEIGHTS_FILE)
 
 
-def catalog_for(dataset: MindDataset, article_ids: list[str], config: RunConfig, embedder: TextEmbedder, cache=None) -> Catalog:
-    """The catalogue a run trained on, rebuilt in the saved row order from the dataset's articles."""
+def consumed_news(meta: dict) -> list[News]:
+    """The articles of the inputs an update chain consumed, from their archived copies, newest update first.
+
+    A run made by ``update`` may hold articles its dataset folder never had: articles added to a live service,
+    learned from its logged traffic. Their rows are in the archive entry each update recorded (``input/news.tsv``
+    or ``input/train/news.tsv``); the chain is followed through each parent's ``meta.json`` while it is there.
+    """
+    found, visited = [], set()
+    while meta.get("mode") == "incremental":
+        entry = Path((meta.get("update") or {}).get("archive_entry") or "") / "input"
+        for news_file in (entry / NEWS_FILE, entry / "train" / NEWS_FILE):
+            if news_file.is_file():
+                found.append(read_news(news_file))
+                break
+        parent = Path(meta.get("parent") or "")
+        if not str(parent) or parent in visited or not (parent / META_FILE).is_file():
+            break
+        visited.add(parent)
+        meta = _read_json(parent / META_FILE)
+    return found
+
+
+def catalog_for(dataset: MindDataset, article_ids: list[str], config: RunConfig, embedder: TextEmbedder, cache=None,
+                *, meta: dict | None = None) -> Catalog:
+    """The catalogue a run trained on, rebuilt in the saved row order from the dataset's articles (and, for an
+    update, the articles of the inputs it consumed that the dataset lacks: :func:`consumed_news`)."""
     news = dataset.news
     rows = [news.position.get(a, -1) for a in article_ids]
+    if meta is not None and min(rows, default=0) < 0:  # only then read the archive
+        news = News.concat([news, *consumed_news(meta)])
+        rows = [news.position.get(a, -1) for a in article_ids]
     missing = [a for a, r in zip(article_ids, rows) if r < 0]
     if missing:
         raise RunFormatError(
@@ -309,7 +336,7 @@ def load_run(
     elif not allow_dataset_change:
         check_dataset(path, meta, dataset.root)
     embedder = embedder or get_embedder(config.model.embedder)
-    catalog = catalog_for(dataset, maps["articles"], config, embedder, cache)
+    catalog = catalog_for(dataset, maps["articles"], config, embedder, cache, meta=meta)
     users = IdMap(maps["users"])
     state = load_weights(path / WEIGHTS_FILE)
     net = RecommenderNet.for_catalog(config.model, catalog, len(users))
