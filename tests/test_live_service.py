@@ -164,6 +164,9 @@ def test_follows_the_active_run(tiny_run, tiny_cache, tmp_path: Path):
             time.sleep(0.1)
         assert live.recommend(user, 3)["run_id"] == "tiny-run-2"
         assert live.cache_counts() == {"A": (1, 2)}  # the new run's miss added to the old run's counts
+        live.swap("tiny-run")  # an explicit swap stays: only a change of the active run is followed
+        time.sleep(1.0)  # ten polls
+        assert live.arms[0]["run_id"] == "tiny-run"
     finally:
         live.close()
 

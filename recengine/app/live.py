@@ -379,17 +379,21 @@ class LiveService:
             self._refresh_lock.release()
 
     def _follow(self, interval_s: float) -> None:
-        failed: str | None = None  # a run that failed to load is not tried again until another one is activated
+        """Swap arm A to each newly activated run of this dataset. Only a change of the active run counts: an
+        explicit swap (``POST /admin/swap``) stays until the next activation. A run that fails to load is reported
+        by health and not tried again until another one is activated; the old run keeps serving."""
+        seen = self._arms["A"].run_id
         while not self._stop.wait(interval_s):
             try:
                 active = runs.active_run(self.store)
                 wanted = active["run_id"] if active and active["dataset"] == self.dataset else None
-                if wanted in (None, failed, self._arms["A"].run_id):
+                if wanted is None or wanted == seen:
                     continue
-                self.swap(wanted)
-                self.follow_error = failed = None
-            except Exception as exc:  # reported by health; the old run keeps serving
-                failed = wanted
+                seen = wanted
+                if wanted != self._arms["A"].run_id:
+                    self.swap(wanted)
+                self.follow_error = None
+            except Exception as exc:
                 self.follow_error = f"{type(exc).__name__}: {exc}"
                 log.warning("following the active run: %s", self.follow_error)
 
