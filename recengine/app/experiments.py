@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -558,22 +559,67 @@ def shown_zero_shot(store: Store) -> dict:
     return {"result": read_zero_shot(SHIPPED_ZERO_SHOT), "shipped": True, "created_at": None}
 
 
-def _zero_shot(
-    work: Path, data: MindDataset, config: RunConfig, update_epochs: int, full_epochs: int, lr_decay: float,
-    progress: Progress | None,
-) -> dict:
-    """The comparison itself, with its scratch runs in ``work``."""
+@dataclass
+class Day6:
+    """Day 6 (dev) cut at noon: the morning an update learns from, the afternoon every model is judged on."""
+
+    data: MindDataset
+    cutoff: np.datetime64
+    morning: MindSplit
+    afternoon: MindSplit
+    day6: set[str]  # every article published on day 6
+    seen: set[str]  # the articles the morning showed
+
+    @cached_property
+    def judged(self) -> MindDataset:
+        """Days 1-5 to train on, the afternoon as dev."""
+        d = self.data
+        return MindDataset(d.root, {"train": d.train, "dev": self.afternoon}, d.report, d.truth, d.meta)
+
+    @cached_property
+    def retrain(self) -> MindDataset:
+        """Days 1-5 plus the morning to train on, the afternoon as dev."""
+        d = self.data
+        merged = MindSplit("train", d.train.path, News.concat([d.train.news, self.morning.news]),
+                           Behaviors.concat([d.train.behaviors, self.morning.behaviors]), d.entity_vectors)
+        return MindDataset(d.root, {"train": merged, "dev": self.afternoon}, d.report, d.truth, d.meta)
+
+    def summary(self) -> dict:
+        return {"cutoff": str(self.cutoff), "morning_impressions": len(self.morning.behaviors),
+                "afternoon_impressions": len(self.afternoon.behaviors), "day6_articles": len(self.day6)}
+
+
+def day6_cut(data: MindDataset) -> Day6:
+    """``data``'s dev day cut at noon (refused when either half has no impression)."""
     day6 = (set(data.meta["new_articles"]) if data.meta and "new_articles" in data.meta
             else set(data.dev.news.frame["news_id"]) - set(data.train.news.frame["news_id"]))
     cutoff = np.datetime64(str(data.dev.behaviors.times.min().astype("datetime64[D]")) + "T12:00:00")
     morning, afternoon = split_by_time(data.dev, cutoff)
     if not len(morning.behaviors) or not len(afternoon.behaviors):
         raise InputError(f"the dev split needs impressions both before and after {cutoff}", path=data.dev.path)
-    seen = set(morning.behaviors.articles.tolist())
-    judged = MindDataset(data.root, {"train": data.train, "dev": afternoon}, data.report, data.truth, data.meta)
+    return Day6(data, cutoff, morning, afternoon, day6, set(morning.behaviors.articles.tolist()))
+
+
+def judge_day6(recommender: Recommender, dataset: MindDataset, cut: Day6, embedder) -> tuple[dict, dict]:
+    """One model judged on the afternoon, overall and per day-6 slice (see :func:`_judge`)."""
+    return _judge(recommender, dataset, cut.day6, cut.seen, embedder)
+
+
+def quality_ratios(methods: Mapping[str, Mapping], reference: str) -> dict:
+    """Each method's AUC over ``reference``'s, per zero-shot slice."""
+    return {name: {s: _ratio(methods[name][s]["auc"], methods[reference][s]["auc"]) for s in ZERO_SHOT_SLICES}
+            for name in methods}
+
+
+def _zero_shot(
+    work: Path, data: MindDataset, config: RunConfig, update_epochs: int, full_epochs: int, lr_decay: float,
+    progress: Progress | None,
+) -> dict:
+    """The comparison itself, with its scratch runs in ``work``."""
+    cut = day6_cut(data)
+    day6, seen, judged, morning = cut.day6, cut.seen, cut.judged, cut.morning
     embedder = get_embedder(config.model.embedder)
-    out: dict = {"cutoff": str(cutoff), "morning_impressions": len(morning.behaviors),
-                 "afternoon_impressions": len(afternoon.behaviors), "day6_articles": len(day6)}
+    out: dict = cut.summary()
 
     started = time.perf_counter()
     train_run(judged, config, out=work / "base", embedder=embedder,
@@ -595,9 +641,7 @@ def _zero_shot(
     update_seconds = time.perf_counter() - started
     methods["incremental"], values["incremental"] = _judge(update.recommender, judged, day6, seen, embedder)
 
-    merged = MindSplit("train", data.train.path, News.concat([data.train.news, morning.news]),
-                       Behaviors.concat([data.train.behaviors, morning.behaviors]), data.entity_vectors)
-    retrain_data = MindDataset(data.root, {"train": merged, "dev": afternoon}, data.report, data.truth, data.meta)
+    retrain_data = cut.retrain
     started = time.perf_counter()
     retrain = train_run(retrain_data, config, out=work / "retrain", embedder=embedder,
                         progress=_reporter(progress, 3, 3, "full retrain (days 1-5 + morning)"))
@@ -610,10 +654,7 @@ def _zero_shot(
     out["seconds"] = {"base_train": round(base_seconds, 1), "incremental_update": round(update_seconds, 1),
                       "full_retrain": round(retrain_seconds, 1)}
     out["incremental_time_share_of_retrain"] = _ratio(update_seconds, retrain_seconds)
-    out["quality_ratios_auc"] = {
-        name: {s: _ratio(methods[name][s]["auc"], methods["full_retrain"][s]["auc"]) for s in ZERO_SHOT_SLICES}
-        for name in methods
-    }
+    out["quality_ratios_auc"] = quality_ratios(methods, "full_retrain")
     return out
 
 

@@ -11,8 +11,14 @@
 4. Phase 1 trains only the new rows. Masking gradients is not enough under AdamW (weight decay and momentum
    still move old rows), so the ID tables use SparseAdam with no decay and a gradient hook that drops old
    rows: an old row is bit-for-bit unchanged.
+   The text and graph views are frozen in this phase, so the graph encoder's output for the grown catalogue is
+   computed once (without dropout, as it is served) and looked up by every batch.
 5. Phase 2 (optional) trains everything at the parent's learning rate times ``lr_decay``.
-6. The child and its parent are evaluated on the same data (``metrics`` and ``parent_metrics``).
+6. The child and its parent are evaluated on the same data (``metrics`` and ``parent_metrics``), once, at the
+   end: a pass is followed by a validation only when the parent's rule selects on a validation split (carved
+   from the new data), never by one on the evaluation split. The parent's metrics are read from the parent
+   instead of computed again when its training measured them on the same evaluation data: its dataset, checked
+   by fingerprint, and the same impressions, candidates and labels (see :func:`recorded_parent_metrics`).
 
 Identity by rows: an input is identified by a SHA-256 over the rows it would add, as parsed and sorted
 (impressions: id, user, time, history, candidates with labels; articles: MIND's eight columns). The same
@@ -63,7 +69,9 @@ from recengine.model.network import RecommenderNet
 from recengine.model.recommender import Recommender
 from recengine.outputs import check_not_input, check_output_folder, check_writable, mkdir_checked
 from recengine.text import get_embedder
-from recengine.train.runs import LoadedRun, load_run, model_on_split, now_iso, read_run_files, save_run, split_view
+from recengine.train.runs import (
+    LoadedRun, SplitScores, load_run, model_on_split, now_iso, read_dev_scores, read_run_files, save_run,
+)
 from recengine.train.trainer import (
     Prepared, ProgressCallback, Trainer, TrainEvent, fit_calibration, split_for_selection,
 )
@@ -365,13 +373,34 @@ def _new_rows_only(n_old: int):
     return hook
 
 
-def grow_network(parent: Recommender, catalog, users: IdMap, seen_articles: np.ndarray, seen_users: np.ndarray) -> RecommenderNet:
+def frozen_graph_outputs(parent: Recommender, catalog) -> torch.Tensor | None:
+    """(A, d) output of the parent's graph encoder for every article of the grown ``catalog`` (None without the
+    graph view), computed once without dropout: what the new rows start from and train against."""
+    net = parent.net
+    if "graph" not in net.views:
+        return None
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            return net.graph_outputs(catalog.graph.tensors(), catalog.text)
+    finally:
+        net.train(was_training)
+
+
+def grow_network(parent: Recommender, catalog, users: IdMap, seen_articles: np.ndarray, seen_users: np.ndarray,
+                 graph_out: torch.Tensor | None = None) -> RecommenderNet:
     """A network sized for the grown catalogue and user table, carrying every parent weight.
 
     New article rows start from the parent's fill for unseen articles (nearest neighbours or the mean).
+    ``graph_out``: :func:`frozen_graph_outputs` when the caller has it already.
     """
     old = parent.net
-    net = RecommenderNet.for_catalog(parent.config.model, catalog, len(users))
+    # New user rows keep their random start: drawn from the run's seed, not from whatever this process drew
+    # before, so the same update gives the same child.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(parent.config.train.seed)
+        net = RecommenderNet.for_catalog(parent.config.model, catalog, len(users))
     state = net.state_dict()
     for name, value in old.state_dict().items():
         target = state[name]
@@ -384,10 +413,10 @@ def grow_network(parent: Recommender, catalog, users: IdMap, seen_articles: np.n
     if "id" in net.views and len(catalog) > n_articles_old:
         grown = Recommender(parent.config, catalog, users, old, str(parent.device))
         rows = torch.arange(len(catalog))
-        text = catalog.text
-        graph_out = old.graph_outputs(catalog.graph.tensors(), text) if "graph" in old.views else None
+        if graph_out is None:
+            graph_out = frozen_graph_outputs(parent, catalog)
         with torch.no_grad():
-            vectors, biases = grown._id_parts(rows, text, graph_out)
+            vectors, biases = grown._id_parts(rows, catalog.text, graph_out)
             net.article_ids.weight[n_articles_old:] = vectors[n_articles_old:]
             net.article_bias.weight[n_articles_old:] = biases[n_articles_old:]
     with torch.no_grad():
@@ -427,13 +456,14 @@ class _Request:
 
 @dataclass
 class _Grown:
-    """The parent grown for the new data: the network and the training and evaluation data over the grown
-    catalogue and user table."""
+    """The parent grown for the new data: the network and the training data over the grown catalogue and user
+    table (the evaluation split is viewed once, at the end: :func:`_evaluate`)."""
 
     prepared: Prepared
     net: RecommenderNet
     new_articles: int
     new_users: int
+    graph_out: torch.Tensor | None  # the frozen graph view of the grown catalogue (phase 1 reads it)
 
 
 def check_update_options(epochs: int, full_epochs: int, lr_decay: float) -> None:
@@ -483,13 +513,20 @@ def _load_new_data(request: _Request) -> tuple[MindDataset, str]:
 
 
 def _load_parent(request: _Request, embedder, cache) -> tuple[LoadedRun, MindDataset]:
-    """The parent run and the dataset whose dev split evaluates the update."""
-    loaded = request.parent
+    """The parent run and the dataset whose dev split evaluates the update. Evaluation data of the parent's own
+    dataset folder (as the zero-shot comparison gives it, in memory) is read once: the parent is loaded with it,
+    and its folder is checked against the parent's fingerprint all the same."""
+    loaded, evaluation = request.parent, request.eval_data
+    same_folder = evaluation is not None and request.dataset is None and request.dataset_root is not None and (
+        Path(evaluation.root if isinstance(evaluation, MindDataset) else evaluation).resolve()
+        == request.dataset_root.resolve())
     if not isinstance(loaded, LoadedRun):
-        data = load_dataset(request.dataset) if isinstance(request.dataset, Path) else request.dataset
+        data = request.eval_data if same_folder else request.dataset
+        data = load_dataset(data) if isinstance(data, Path) else data
         loaded = load_run(request.parent_path, dataset=data, embedder=embedder, cache=cache,
                           allow_dataset_change=request.allow_dataset_change)
-    evaluation = request.eval_data if request.eval_data is not None else loaded.dataset
+    if evaluation is None or (same_folder and isinstance(evaluation, Path)):
+        return loaded, loaded.dataset
     return loaded, evaluation if isinstance(evaluation, MindDataset) else load_dataset(evaluation)
 
 
@@ -502,9 +539,10 @@ def _guard(loaded: LoadedRun, fresh: MindDataset, allow_conflicts: bool) -> int:
     return len(conflicts)
 
 
-def _grow(base: Recommender, fresh: MindDataset, evaluation: MindDataset, embedder, cache, label: str) -> _Grown:
+def _grow(base: Recommender, fresh: MindDataset, embedder, cache, label: str) -> _Grown:
     """The catalogue and user table grown by the new data (an id already known keeps the parent's content), the
-    network grown to fit them, and the training and evaluation data over them."""
+    network grown to fit them, and the training data over them: no evaluation split, so a pass is validated
+    only on the validation split carved from the new data, when the parent's rule selects on one."""
     catalog = copy.deepcopy(base.catalog)
     new_articles = catalog.extend(fresh.train.news, embedder, cache=cache)
     catalog.note_first_seen(fresh.train.behaviors)
@@ -515,22 +553,19 @@ def _grow(base: Recommender, fresh: MindDataset, evaluation: MindDataset, embedd
         raise InputError("the new data has no clicks on known or new articles", path=fresh.root)
     # The parent's selection rule holds for the update too: the new data's latest impressions select.
     selection = base.config.train
-    validation, carve = None, {"split": "dev"}
+    validation = None
     if selection.select_on == "validation":
         train, validation, carve = split_for_selection(train, selection.validation_fraction, "the new data")
-    net = grow_network(base, catalog, users, *_seen(train, len(catalog), len(users)))
-    with_times = base.config.model.user_encoder == "transformer"
-    if with_times:
+    else:
+        carve = {"split": None}  # not the evaluation split: the passes run as asked, kept by their training loss
+    graph_out = frozen_graph_outputs(base, catalog)
+    net = grow_network(base, catalog, users, *_seen(train, len(catalog), len(users)), graph_out=graph_out)
+    if base.config.model.user_encoder == "transformer":
         attach_history_times(train, click_log([train]))
         if validation is not None:
             attach_history_times(validation, click_log([train, validation]))
-    eval_catalog, dev, truth = catalog, None, None
-    if evaluation.dev is not None and evaluation.dev.behaviors.labeled:
-        eval_catalog, dev, truth = split_view(
-            catalog, users, evaluation, "dev", embedder=embedder, cache=cache, with_times=with_times
-        )
-    prepared = Prepared(catalog, users, train, eval_catalog, dev, truth, embedder, label, [], validation, carve)
-    return _Grown(prepared, net, len(new_articles), len(new_users))
+    prepared = Prepared(catalog, users, train, catalog, None, None, embedder, label, [], validation, carve)
+    return _Grown(prepared, net, len(new_articles), len(new_users), graph_out)
 
 
 def _seen(train: Interactions, n_articles: int, n_users: int) -> tuple[np.ndarray, np.ndarray]:
@@ -542,8 +577,41 @@ def _seen(train: Interactions, n_articles: int, n_users: int) -> tuple[np.ndarra
     return seen_articles, seen_users
 
 
+class _FrozenGraph(torch.nn.Module):
+    """Stands in for the graph encoder while it is frozen: its output for every catalogue article, looked up
+    (the batches and the validation both read the grown catalogue's rows)."""
+
+    supports_rows = True
+
+    def __init__(self, outputs: torch.Tensor):
+        super().__init__()
+        self.outputs = outputs
+
+    def forward(self, graph, features=None) -> torch.Tensor:
+        return self.outputs
+
+    def forward_rows(self, graph, features, rows: torch.Tensor, isolate=None) -> torch.Tensor:
+        return self.outputs[rows]
+
+
+@contextmanager
+def _graph_frozen(net: RecommenderNet, outputs: torch.Tensor | None) -> Iterator[None]:
+    """Within: the network's graph encoder is replaced by its precomputed ``outputs`` (nothing to do without
+    them); the encoder, unchanged, is put back after."""
+    if outputs is None:
+        yield
+        return
+    encoder = net.graph
+    net.graph = _FrozenGraph(outputs)
+    try:
+        yield
+    finally:
+        net.graph = encoder
+
+
 def _train_new_rows(grown: _Grown, base: Recommender, epochs: int, progress) -> tuple[list[dict], int]:
-    """Phase 1: only the new rows of the ID tables move (see the module docstring)."""
+    """Phase 1: only the new rows of the ID tables move (see the module docstring); the frozen graph view is
+    looked up, not run, in every batch."""
     net, config = grown.net, base.config
     n_old_articles, n_old_users = base.net.article_trained.shape[0], base.net.user_trained.shape[0]
     hooks = []
@@ -554,7 +622,9 @@ def _train_new_rows(grown: _Grown, base: Recommender, epochs: int, progress) -> 
         hooks.append(net.user_ids.weight.register_hook(_new_rows_only(n_old_users)))
     phase = RunConfig(config.model, replace(config.train, epochs=epochs, warmup=0.0))
     try:
-        result = Trainer(grown.prepared, phase, net=net, progress=progress).fit(trainable=lambda name: name in ID_TABLES)
+        with _graph_frozen(net, grown.graph_out):
+            result = Trainer(grown.prepared, phase, net=net, progress=progress).fit(
+                trainable=lambda name: name in ID_TABLES)
     finally:
         for hook in hooks:
             hook.remove()
@@ -568,31 +638,78 @@ def _train_all(grown: _Grown, base: Recommender, epochs: int, lr_decay: float, p
     return [{**h, "phase": "all"} for h in result.history], result.samples_seen
 
 
-def _train(request: _Request, grown: _Grown, base: Recommender, progress) -> tuple[list[dict], int]:
+def _train(request: _Request, grown: _Grown, base: Recommender, progress, clock: "_Stopwatch"
+           ) -> tuple[list[dict], int]:
     """Both phases as asked: ``(history, samples seen)``."""
     report = progress or (lambda event: None)
     history, samples = [], 0
     if request.epochs:
         report(TrainEvent("prepare", message="phase 1: training the new rows only"))
         history, samples = _train_new_rows(grown, base, request.epochs, progress)
+        clock.lap("train_new_rows")
     if request.full_epochs:
         report(TrainEvent("prepare", message=f"phase 2: training everything at {request.lr_decay} x the learning rate"))
         more, seen = _train_all(grown, base, request.full_epochs, request.lr_decay, progress)
         history, samples = history + more, samples + seen
+        clock.lap("train_all")
     return history, samples
 
 
-def _evaluate(updated: Recommender, grown: _Grown, base: Recommender, evaluation: MindDataset, embedder, cache
-              ) -> tuple[dict | None, dict | None]:
-    """The child's metrics and its parent's, on the same evaluation impressions (None without labeled dev)."""
-    p = grown.prepared
-    if p.dev is None:
-        return None, None
+def recorded_parent_metrics(request: _Request, loaded: LoadedRun, evaluation: MindDataset,
+                            inter: Interactions) -> dict | None:
+    """The parent's metrics as its training recorded them, when they were measured on the evaluation data: None
+    unless the parent is a full run loaded here from its folder with its dataset checked against the fingerprint
+    it recorded (no ``allow_dataset_change``), the evaluation data is that dataset (same folder; for a
+    transformer user encoder, which reads the train split's click times, the dataset itself), and the dev scores
+    it kept cover exactly ``inter``'s impressions, candidates and labels."""
+    meta, metrics = loaded.meta, loaded.metrics
+    if (meta.get("mode") != "full" or request.allow_dataset_change or isinstance(request.parent, LoadedRun)
+            or not (meta.get("dataset") or {}).get("fingerprint") or not isinstance(metrics, dict)
+            or not isinstance(metrics.get("model"), dict)):
+        return None
+    if loaded.recommender.config.model.user_encoder == "transformer" and evaluation is not loaded.dataset:
+        return None
+    if Path(evaluation.root).resolve() != Path(loaded.dataset.root).resolve():
+        return None
+    kept = read_dev_scores(loaded.path)
+    if kept is None or not kept.same_impressions(SplitScores(np.empty(0), inter.labels.astype(np.int8),
+                                                             inter.candidate_ptr.astype(np.int64),
+                                                             np.asarray(inter.impression_ids, dtype=np.int64))):
+        return None
+    return {k: v for k, v in metrics.items() if k != "selected_on"}
+
+
+def _evaluate(updated: Recommender, request: _Request, loaded: LoadedRun, evaluation: MindDataset, embedder, cache
+              ) -> tuple[dict | None, dict | None, bool]:
+    """The child's metrics and its parent's on the same evaluation impressions (None without labeled dev), and
+    whether the parent's were read from the parent (:func:`recorded_parent_metrics`) rather than measured."""
+    if evaluation.dev is None or not evaluation.dev.behaviors.labeled:
+        return None, None, False
+    base = loaded.recommender
     seed = base.config.train.seed
-    child = Recommender(base.config, p.eval_catalog, p.users, updated.net, str(base.device))
-    metrics = evaluate_interactions(child, p.dev, truth=p.truth, seed=seed)
+    child, inter, truth = model_on_split(updated, evaluation, "dev", embedder=embedder, cache=cache)
+    metrics = evaluate_interactions(child, inter, truth=truth, seed=seed)
+    recorded = recorded_parent_metrics(request, loaded, evaluation, inter)
+    if recorded is not None:
+        return metrics, recorded, True
     model, inter, truth = model_on_split(base, evaluation, "dev", embedder=embedder, cache=cache)
-    return metrics, evaluate_interactions(model, inter, truth=truth, seed=seed)
+    return metrics, evaluate_interactions(model, inter, truth=truth, seed=seed), False
+
+
+class _Stopwatch:
+    """Seconds per stage of one update (``laps``, recorded in meta.json), to say where its time goes."""
+
+    def __init__(self, started: float):
+        self.started = self.last = started
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self.last, 2)
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.started
 
 
 def _child_meta(request: _Request, journal: _Journal, loaded: LoadedRun, grown: _Grown, fingerprint: str,
@@ -638,23 +755,32 @@ def _stage(request: _Request, journal: _Journal, fresh: MindDataset, fingerprint
            started: float) -> UpdateResult:
     """Everything before the commit: copy the input, load the parent, guard, grow, train, evaluate, stage."""
     report = progress or (lambda event: None)
+    clock = _Stopwatch(started)
+    clock.lap("read_input")
     _snapshot(request.new_data, request.files, journal.staged_entry / "input")
+    clock.lap("archive_copy")
     loaded, evaluation = _load_parent(request, embedder, cache)
     skipped = _guard(loaded, fresh, request.allow_conflicts)
     base = loaded.recommender
     embedder = embedder or get_embedder(base.config.model.embedder)
+    clock.lap("load_parent")
     report(TrainEvent("prepare", message="growing the catalogue and ID tables"))
-    grown = _grow(base, fresh, evaluation, embedder, cache, str(request.new_data))
-    history, samples = _train(request, grown, base, progress)
+    grown = _grow(base, fresh, embedder, cache, str(request.new_data))
+    clock.lap("grow")
+    history, samples = _train(request, grown, base, progress, clock)
     p = grown.prepared
     updated = Recommender(base.config, p.catalog, p.users, grown.net, str(base.device))
     updated.calibration = fit_calibration(updated, p, seed=base.config.train.seed)
+    clock.lap("calibrate")
     report(TrainEvent("prepare", message="evaluating the update and its parent on dev"))
-    metrics, parent_metrics = _evaluate(updated, grown, base, evaluation, embedder, cache)
+    metrics, parent_metrics, recorded = _evaluate(updated, request, loaded, evaluation, embedder, cache)
     if metrics is not None:
         metrics["selected_on"] = p.selected_on
-    meta = _child_meta(request, journal, loaded, grown, fingerprint, skipped, samples, time.perf_counter() - started)
-    meta.update(parent_metrics=parent_metrics, calibration=updated.calibration.to_dict())
+    clock.lap("evaluate")
+    meta = _child_meta(request, journal, loaded, grown, fingerprint, skipped, samples, clock.total())
+    meta.update(parent_metrics=parent_metrics, calibration=updated.calibration.to_dict(),
+                evaluation={"parent_metrics": "recorded by the parent" if recorded else "measured"})
+    meta["update"]["stages"] = clock.laps
     save_run(journal.staged_run, updated, meta=meta, history=history, metrics=metrics)
     _stage_entry(journal, request, fingerprint, skipped)
     return UpdateResult(request.out, updated, metrics, meta, history, parent_metrics)
