@@ -3,7 +3,7 @@
 Endpoints are plain ``def`` functions: FastAPI runs them in its thread pool, so the model work (torch, FAISS,
 SQLite, all of which release the GIL for their heavy parts) never blocks the event loop. Every error is one JSON
 line ``{"error": "..."}``: 422 for a request that fails its model's bounds, 400 for input the service refuses, 409
-for a duplicate article, 404/405 for a wrong path or method, 503 when the monitor is not installed, and 500
+for a duplicate article, 404/405 for a wrong path or method, and 500
 ``internal error`` for a bug (its traceback goes to the server log only).
 """
 
@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recengine.app.live import LiveService
+from recengine.app.monitor import report as monitor_report
 from recengine.errors import RecengineError
 from recengine.http import models
 from recengine.jsonable import plain
@@ -90,12 +91,8 @@ def _add_routes(app: FastAPI, live: LiveService, registry) -> None:
     @app.get("/v1/monitor")
     def monitor(hours: Annotated[float, Query(gt=0, le=models.MAX_HOURS)] = 24.0) -> JSONResponse:
         """New- vs old-article CTR and the A/B arms over the last ``hours`` (recengine.app.monitor)."""
-        try:
-            from recengine.app import monitor as monitoring
-        except ModuleNotFoundError:  # helper module not installed in this build
-            return _error(503, "monitor not available")
         live.flush()  # the report reads the log: what was served until now counts
-        return JSONResponse(plain(monitoring.report(live.store, live.dataset, hours=hours)))
+        return JSONResponse(plain(monitor_report(live.store, live.dataset, hours=hours)))
 
     @app.post("/admin/swap")
     def swap(body: models.SwapRequest) -> JSONResponse:
