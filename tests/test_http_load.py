@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_kit import benchmark_module
 
 from recengine.app import runs
 from recengine.data.store import Store
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-http_load = _module("http_load")
+http_load = benchmark_module("http_load")
 
 
 @pytest.fixture(scope="module")

@@ -3,25 +3,13 @@ triggers an update job on the logged traffic and the child is swapped in."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_kit import benchmark_module
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-live_day = _module("live_day")
+live_day = benchmark_module("live_day")
 
 
 @pytest.fixture(scope="module")
