@@ -135,9 +135,9 @@ def test_week_relative_keeps_hour_weekday_and_gaps():
 
 
 @pytest.mark.slow
-def test_inference_benchmark_runs_end_to_end_on_tiny(home):
+def test_inference_benchmark_runs_end_to_end_on_tiny(home, tiny_run):
     result = subprocess.run(
-        [sys.executable, "benchmarks/inference.py", "--preset", "tiny", "--epochs", "1", "--repeats", "5",
+        [sys.executable, "benchmarks/inference.py", "--run", str(tiny_run), "--repeats", "5",
          "--warmup", "1", "--batch", "8", "--resamples", "50"],
         cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
