@@ -12,6 +12,7 @@ meaning in a bipartite graph).
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 from recengine.errors import InputError
 from recengine.graph.kg import ARTICLE, ENTITY, MENTIONED_BY, MENTIONS, ArticleGraph, GraphTensors
+
+_QUIET_BUILD = threading.Lock()
 
 GNN_KINDS = ("sage", "gat")
 
@@ -86,7 +89,9 @@ class GraphEncoder(nn.Module):
         for i in range(layers):
             last = i == layers - 1
             relations = (MENTIONED_BY,) if last else (MENTIONS, MENTIONED_BY)
-            with warnings.catch_warnings():
+            # catch_warnings swaps the process's filters: two threads building encoders at once (two services
+            # loading) would restore each other's and let the warning through, so they take turns.
+            with _QUIET_BUILD, warnings.catch_warnings():
                 # The last layer leaves entities un-updated on purpose (their outputs would be discarded).
                 warnings.filterwarnings("ignore", message="There exist node types", category=UserWarning)
                 conv = HeteroConv(
