@@ -1,4 +1,4 @@
-"""The FastAPI app over a :class:`~recengine.app.live.LiveService` (see README "Serve over HTTP").
+"""The FastAPI app over a :class:`~recengine.app.live.LiveService` (reference: docs/PRODUCTION.md).
 
 Endpoints are plain ``def`` functions: FastAPI runs them in its thread pool, so the model work (torch, FAISS,
 SQLite, all of which release the GIL for their heavy parts) never blocks the event loop. Every error is one JSON
