@@ -32,6 +32,8 @@ EMBEDDERS = ("minilm", "openai", "hashing")
 TEXT_FIELDS = ("title", "title+abstract")
 NEW_ARTICLE_ID = ("mean", "neighbors")
 SELECT_ON = ("validation", "dev")
+HARD_NEGATIVES = ("none", "impression", "impression+recall")
+CLASS_BALANCE = ("pos_weight", "oversample")
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"
 DEVICES = ("auto", "cpu", "cuda")  # the form's suggestions; cuda:N is typed
 
@@ -321,6 +323,37 @@ class TrainConfig:
         "earlier system did", advanced=True,
         why="seeds/001 applied a sigmoid and then BCELoss; with dot scoring the probabilities saturate at 0 or 1 "
             "and learning stalls (see Diagnostics). Off by default: the loss on raw scores is stable.")
+    hard_negatives: str = setting(
+        "none", "Hard negatives", "where some of each click's negatives come from: the non-clicks the model "
+        "currently scores highest instead of random ones", choices=HARD_NEGATIVES, advanced=True,
+        why="Hard-negative mining (seeds/001 §9.1). impression = the impression's non-clicks the current model "
+            "scores highest (scored without gradients before each step); impression+recall also takes the "
+            "highest-scoring articles of a random sample of the catalogue, never one the reader clicked. Only "
+            "the hard share of the K negatives is hard, the rest stay random: all-hard negatives include "
+            "articles the reader would have liked (false negatives) and are known to hurt.")
+    hard_negative_share: float = setting(
+        0.5, "Hard share of negatives", "share of each click's negatives that are hard when hard negatives are "
+        "on; the rest are drawn at random", low=0, high=1, low_open=True, step=0.05, advanced=True,
+        why="At least one negative is hard when hard negatives are on. With impression+recall the hard ones are "
+            "split between the impression (the larger half) and recall.")
+    focal_gamma: float = setting(
+        0.0, "Focal γ (0 = off)", "how strongly examples the model already gets right are down-weighted in the "
+        "loss, 0 for the plain loss", low=0, high=10, step=0.5, advanced=True,
+        why="Focal loss (Lin et al. 2017, seeds/001 §9.2): each example's loss is multiplied by (1 - p_t)^γ, "
+            "where p_t is the probability the model gives the right answer (for bce each candidate's, for "
+            "listwise and infonce the click's softmax share), so easy examples count less. 0 is the plain loss.")
+    class_balance: str = setting(
+        "pos_weight", "Class balance (bce)", "with the bce loss, how clicks are balanced against non-clicks: by "
+        "weighting each click, or by repeating clicks", choices=CLASS_BALANCE, advanced=True,
+        why="pos_weight multiplies each click's loss by the positive weight; oversample instead adds "
+            "(weight - 1) more click rows per batch row, drawn from all clicks with repeats, each weighing 1, so "
+            "that every batch holds as many clicks as non-clicks (seeds/001 §9.2). bce only.")
+    category_aux_weight: float = setting(
+        0.0, "Category task weight (0 = off)", "weight of an extra task that predicts each article's category "
+        "from its vector, 0 for none", low=0, high=100, step=0.05, advanced=True,
+        why="An auxiliary task (seeds/001 §9.2): a linear head reads the fused article vector of every article "
+            "in a batch and predicts its category from news.tsv (cross-entropy), added to the loss with this "
+            "weight. It pushes same-topic articles together; the head is a training aid and is not saved.")
     id_lr_scale: float = setting(
         0.1, "ID learning-rate factor", "how fast the article and reader ID descriptions learn compared with the "
         "rest of the model", low=0, high=10, step=0.05, advanced=True, search=(0.01, 1.0, "log"),
@@ -344,6 +377,10 @@ def _check_rules(train: TrainConfig) -> None:
     """Rules that tie one setting to another."""
     if train.negatives == 0 and train.loss != "infonce":
         raise InputError(f"negatives must be at least 1 with the {train.loss} loss (0 only with infonce)")
+    if train.class_balance == "oversample" and train.loss != "bce":
+        raise InputError(f"class_balance oversample balances the bce loss only; the loss is {train.loss}")
+    if train.hard_negatives != "none" and train.negatives == 0:
+        raise InputError(f"hard_negatives {train.hard_negatives} replaces some of the K negatives; negatives is 0")
 
 
 @dataclass

@@ -144,6 +144,12 @@ def test_defaults_pass_their_own_rules():
         (TrainConfig(epochs=0), "epochs must be a whole number between 1 and 1000; got 0"),
         (TrainConfig(negatives=-3), "negatives must be a whole number between 0 and 1000; got -3"),
         (TrainConfig(negatives=0), "negatives must be at least 1 with the listwise loss (0 only with infonce)"),
+        (TrainConfig(class_balance="oversample"),
+         "class_balance oversample balances the bce loss only; the loss is listwise"),
+        (TrainConfig(loss="infonce", negatives=0, hard_negatives="impression"),
+         "hard_negatives impression replaces some of the K negatives; negatives is 0"),
+        (TrainConfig(focal_gamma=-1.0), "focal_gamma must be a number between 0 and 10; got -1.0"),
+        (TrainConfig(hard_negative_share=0.0), "hard_negative_share must be a number above 0 and at most 1; got 0.0"),
         (TrainConfig(pos_weight=0.0), "pos_weight must be a number above 0 and at most 10000 (or auto); got 0.0"),
         (TrainConfig(device="gpu7"), "device must be auto, cpu or cuda[:N]; got 'gpu7'"),
         (TrainConfig(device="cuda:"), "device must be auto, cpu or cuda[:N]; got 'cuda:'"),
@@ -196,6 +202,10 @@ def test_every_setting_has_its_flag_on_train_and_compare():
         assert compare._option_string_actions[flag].dest in {"fusion", "temperature", "loss", "seeds"}
 
 
+# A setting whose changed value is valid only beside another (the schema's rules): that one is given too.
+COMPANIONS = {"class_balance": {"loss": "bce"}}
+
+
 @pytest.mark.parametrize("name", sorted(ALL_FIELDS))
 def test_each_flag_changes_exactly_its_field(tmp_path, name):
     s = next(s for _, s in every_setting() if s.name == name)
@@ -207,6 +217,9 @@ def test_each_flag_changes_exactly_its_field(tmp_path, name):
         flags = [s.flag, as_text(s, value)]
     expected = RunConfig()
     setattr(getattr(expected, part_of(name)), name, value)
+    for other, given in COMPANIONS.get(name, {}).items():
+        flags += ["--" + other.replace("_", "-"), given]
+        setattr(getattr(expected, part_of(other)), other, given)
     got = parse(train_args(tmp_path, *flags))
     assert got == expected
     assert got != RunConfig()

@@ -57,6 +57,19 @@ class GateFusion(nn.Module):
         return (gates * views).sum(1), gates.mean(-1)
 
 
+class CategoryHead(nn.Module):
+    """The auxiliary task's head: a linear map from a fused article vector (N, d) to category logits (N, n).
+
+    A training aid (``TrainConfig.category_aux_weight``): the trainer owns it, it is not part of a saved run."""
+
+    def __init__(self, dim: int, n_categories: int):
+        super().__init__()
+        self.linear = nn.Linear(dim, n_categories)
+
+    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
+        return self.linear(vectors)
+
+
 # The implementation of each name in ``recengine.config.FUSIONS`` (the names live there, in the schema).
 FUSION_MODULES: dict[str, type[nn.Module]] = {"concat": ConcatFusion, "attention": AttentionFusion, "gate": GateFusion}
 
@@ -327,8 +340,10 @@ class RecommenderNet(nn.Module):
         first_seen: torch.Tensor,
         id_dropout: float = 0.0,
         in_batch: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training forward pass: logits (B, M) and the catalogue rows (B, M) they score.
+        with_articles: bool = False,
+    ) -> tuple[torch.Tensor, ...]:
+        """Training forward pass: logits (B, M) and the catalogue rows (B, M) they score; with ``with_articles``
+        also the batch's distinct catalogue rows (N,) and their fused vectors (N, d) (the auxiliary task reads them).
 
         ``batch``: history (B, L) rows (-1 padded), mask (B, L), candidates (B, C) with the click in
         column 0, user_rows (B,), history_times (B, L), now (B,). Each distinct article is encoded
@@ -351,7 +366,8 @@ class RecommenderNet(nn.Module):
         rows = unique[index]
         seen = first_seen[rows]
         age = torch.where(seen == UNKNOWN_TIME, torch.full_like(seen, -1), batch["now"].unsqueeze(1) - seen)
-        return self.logits(users, vectors[index], bias[index], age), rows
+        logits = self.logits(users, vectors[index], bias[index], age)
+        return (logits, rows, unique, vectors) if with_articles else (logits, rows)
 
     def _batch_graph_outputs(self, graph: GraphTensors | None, text: torch.Tensor, rows: torch.Tensor) -> torch.Tensor | None:
         """(A, d) GNN vectors with (at least) ``rows`` filled: exactly and only those rows when the encoder

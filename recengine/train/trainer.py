@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
@@ -29,11 +30,11 @@ from recengine.model.catalog import UNKNOWN_TIME, Catalog, IdMap
 from recengine.model.interactions import (
     Interactions, attach_history_times, build_interactions, carve_validation, click_log, pad_last,
 )
-from recengine.model.network import RecommenderNet
+from recengine.model.network import CategoryHead, RecommenderNet
 from recengine.model.recommender import Recommender
 from recengine.model.retrieval import build_user_bank
 from recengine.text import TextEmbedder, get_embedder
-from recengine.train import distributed, losses
+from recengine.train import distributed, losses, negatives
 from recengine.train.distributed import SINGLE, Context
 from recengine.train.runs import split_view
 
@@ -211,6 +212,17 @@ class ClickBatches:
     def __len__(self) -> int:
         return len(self.click_rows)
 
+    def non_clicks(self, samples: np.ndarray) -> np.ndarray:
+        """(B, N) every non-click of each sample's impression, -1 padded (N: the largest count, at least 1)."""
+        rows = self.click_rows[samples]
+        start, count = self.neg_ptr[rows], self.neg_ptr[rows + 1] - self.neg_ptr[rows]
+        width = max(int(count.max(initial=0)), 1)
+        inside = np.arange(width)[None, :] < count[:, None]
+        if not len(self.neg_articles):
+            return np.full(inside.shape, -1, dtype=np.int64)
+        index = np.where(inside, start[:, None] + np.arange(width)[None, :], 0)
+        return np.where(inside, self.neg_articles[index], -1)
+
     def epoch_order(self, epoch: int, context: Context = SINGLE) -> np.ndarray:
         """This rank's share of the clicks for ``epoch``: a DistributedSampler re-shuffled with set_epoch.
 
@@ -351,11 +363,17 @@ class Optimization:
 
 
 def build_optimization(
-    net: RecommenderNet, config: RunConfig, total_steps: int, trainable: Callable[[str], bool] | None, lr_scale: float
+    net: RecommenderNet,
+    config: RunConfig,
+    total_steps: int,
+    trainable: Callable[[str], bool] | None,
+    lr_scale: float,
+    extra: list[torch.nn.Parameter] | None = None,
 ) -> Optimization:
-    """Optimizers over the parameters ``trainable(name)`` accepts (all by default), the rest frozen."""
+    """Optimizers over the parameters ``trainable(name)`` accepts (all by default), the rest frozen; ``extra``
+    dense parameters outside the network (the auxiliary head) train with the dense layers."""
     cfg = config.train
-    sparse, dense = [], []
+    sparse, dense = [], list(extra or [])
     for name, param in net.named_parameters():
         if trainable is not None and not trainable(name):
             param.requires_grad_(False)
@@ -416,6 +434,9 @@ class EpochStats:
     steps: int
     grad_norms: dict[str, float]
     samples: int
+    category_loss: float = 0.0  # summed auxiliary loss (category_aux_weight > 0)
+    category_hits: int = 0  # articles whose category the head got right
+    category_seen: int = 0
 
 
 @dataclass
@@ -429,6 +450,7 @@ class FitData:
     text: torch.Tensor
     graph: GraphTensors | None  # None without the graph view
     first_seen: torch.Tensor
+    categories: torch.Tensor | None = None  # (A,) category index per catalogue row (auxiliary task), -1 unknown
 
 
 class Trainer:
@@ -454,6 +476,19 @@ class Trainer:
         self.device = torch.device(distributed.device_for(resolve_device(config.train.device), context))
         torch.manual_seed(config.train.seed)
         self.net = net if net is not None else self.new_network()
+        self.categories, self.category_head = self._category_task()
+
+    def _category_task(self) -> tuple[np.ndarray | None, CategoryHead | None]:
+        """Category index per catalogue row and the auxiliary head, or (None, None) when the task is off;
+        refused when train's articles name fewer than two categories."""
+        if not self.config.train.category_aux_weight:
+            return None, None
+        names = self.prepared.catalog.frame["category"].fillna("").astype(str)
+        codes, uniques = pd.factorize(names.where(names != "", None))
+        if len(uniques) < 2:
+            raise InputError(f"category_aux_weight needs articles of at least two categories; train's news.tsv has "
+                             f"{len(uniques)}", path=self.prepared.dataset_root or None)
+        return codes.astype(np.int64), CategoryHead(self.config.model.dim, len(uniques)).to(self.device)
 
     def new_network(self) -> RecommenderNet:
         """A fresh network; the articles and users of the train split count as trained."""
@@ -482,7 +517,9 @@ class Trainer:
         cfg = self.config.train
         started = time.perf_counter()
         data = self.fit_data()
-        optimization = build_optimization(self.net, self.config, data.steps_per_epoch * cfg.epochs, trainable, lr_scale)
+        head = list(self.category_head.parameters()) if self.category_head is not None else None
+        total_steps = data.steps_per_epoch * cfg.epochs
+        optimization = build_optimization(self.net, self.config, total_steps, trainable, lr_scale, head)
         stopping = EarlyStopping(cfg.patience)
         # Views and fusions that skip a module in some batches (e.g. no empty history) leave it unused.
         model = DistributedDataParallel(self.net, find_unused_parameters=True) if self.context.active else self.net
@@ -521,6 +558,7 @@ class Trainer:
             text=p.catalog.text.to(self.device),
             graph=p.catalog.graph.tensors().to(self.device) if "graph" in self.net.views else None,
             first_seen=torch.from_numpy(p.catalog.first_seen).to(self.device),
+            categories=None if self.categories is None else torch.from_numpy(self.categories).to(self.device),
         )
 
     def train_epoch(self, epoch: int, model: torch.nn.Module, data: FitData, optimization: Optimization) -> EpochStats:
@@ -535,11 +573,7 @@ class Trainer:
             samples = order[step * data.rank_batch : (step + 1) * data.rank_batch]
             if len(samples) == 0:
                 break
-            batch = to_tensors(data.batches.batch(samples, data.rng), self.device)
-            logits, rows = model(
-                batch, data.text, data.graph, data.first_seen, self.config.model.id_dropout, in_batch=cfg.loss == "infonce"
-            )
-            loss = self._loss(logits, rows, pos_weight)
+            loss = self._step_loss(model, data, samples, pos_weight, stats)
             optimization.zero_grad()
             loss.backward()
             for name, params in groups.items():
@@ -554,6 +588,70 @@ class Trainer:
             if step % 10 == 0 or step == data.steps_per_epoch - 1:
                 self.progress(TrainEvent("step", epoch, cfg.epochs, step + 1, data.steps_per_epoch, value, optimization.lr))
         return stats
+
+    def _step_loss(
+        self, model: torch.nn.Module, data: FitData, samples: np.ndarray, pos_weight: float, stats: EpochStats
+    ) -> torch.Tensor:
+        """The loss of one batch: its clicks (oversampled under class_balance oversample), negatives (partly
+        hard under hard_negatives), the ranking loss and the weighted auxiliary category loss."""
+        cfg = self.config.train
+        oversample = cfg.class_balance == "oversample"
+        rows = negatives.oversampled(samples, pos_weight, len(data.batches), data.rng) if oversample else samples
+        raw = data.batches.batch(rows, data.rng)
+        if oversample:
+            raw["candidates"][len(samples):, 1:] = raw["candidates"][len(samples):, :1]
+        if cfg.hard_negatives != "none":
+            self._harden(raw, samples, data)
+        batch = to_tensors(raw, self.device)
+        logits, rows_scored, articles, vectors = model(
+            batch, data.text, data.graph, data.first_seen, self.config.model.id_dropout,
+            in_batch=cfg.loss == "infonce", with_articles=True,
+        )
+        weights = (negatives.oversample_weights(len(logits), len(samples), logits.shape[1], logits.device)
+                   if oversample else None)
+        loss = self._loss(logits, rows_scored, pos_weight, weights)
+        if self.category_head is not None:
+            loss = loss + cfg.category_aux_weight * self._category_loss(articles, vectors, data, stats)
+        return loss
+
+    def _harden(self, raw: dict[str, np.ndarray], samples: np.ndarray, data: FitData) -> None:
+        """Replace the first negatives of the primary rows (in place) by those the current network scores
+        highest: from the impression, then (impression+recall) from a random sample of the trained catalogue."""
+        cfg = self.config.train
+        from_impression, from_recall = negatives.hard_counts(cfg.negatives, cfg.hard_negative_share, cfg.hard_negatives)
+        n = len(samples)
+        impression = data.batches.non_clicks(samples)
+        pool = np.empty((n, 0), dtype=np.int64)
+        if from_recall:
+            trained = data.batches.fallback_rows
+            sample = data.rng.choice(trained, size=min(negatives.RECALL_POOL, len(trained)), replace=False)
+            pool = np.broadcast_to(sample, (n, len(sample)))
+        clicked = raw["candidates"][:n, 0]
+        scores = self._current_scores(raw, n, np.concatenate([impression, pool], axis=1), data)
+        width = impression.shape[1]
+        columns, found = negatives.top_valid(scores[:, :width], torch.from_numpy(impression >= 0), from_impression)
+        negatives.place(raw["candidates"][:n], 1, impression, columns.numpy(), found.numpy())
+        if from_recall:
+            valid = negatives.recall_valid(pool, clicked, raw["history"][:n])
+            columns, found = negatives.top_valid(scores[:, width:], torch.from_numpy(valid), from_recall)
+            negatives.place(raw["candidates"][:n], 1 + from_impression, pool, columns.numpy(), found.numpy())
+
+    def _current_scores(
+        self, raw: dict[str, np.ndarray], n: int, candidates: np.ndarray, data: FitData
+    ) -> torch.Tensor:
+        """(n, M) logits of the current network (eval mode, no gradients) for the first ``n`` rows of ``raw``
+        against ``candidates`` (-1 padding is scored as the click and must be masked by the caller)."""
+        filled = np.where(candidates >= 0, candidates, raw["candidates"][:n, :1])
+        batch = {key: value[:n] for key, value in raw.items()}
+        batch["candidates"] = filled
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            with torch.no_grad():
+                logits, _ = self.net(to_tensors(batch, self.device), data.text, data.graph, data.first_seen)
+        finally:
+            self.net.train(was_training)
+        return logits.float().cpu()
 
     def valid_epoch(self, evaluator: Recommender) -> dict | None:
         """Metrics on the selection split after an epoch (None without one); the impressions are split across
@@ -597,7 +695,15 @@ class Trainer:
             "grad_norms": {name: total / steps for name, total in stats.grad_norms.items()},
             "seconds": round(seconds, 3),
             "samples": stats.steps * data.rank_batch * world,
+            **self._category_entry(stats, steps),
         }
+
+    def _category_entry(self, stats: EpochStats, steps: int) -> dict:
+        """The auxiliary task's epoch figures (none when it is off): mean loss and the head's training accuracy."""
+        if self.category_head is None:
+            return {}
+        return {"category_loss": stats.category_loss / steps,
+                "category_accuracy": stats.category_hits / max(stats.category_seen, 1)}
 
     def _finish(
         self, stopping: EarlyStopping, history: list[dict], samples_seen: int, seconds: float, stopped_early: bool
@@ -612,13 +718,31 @@ class Trainer:
         result = Recommender(self.config, p.catalog, p.users, self.net, str(self.device))
         return TrainResult(result, history, stopping.best_epoch, samples_seen, seconds, stopped_early)
 
-    def _loss(self, logits: torch.Tensor, rows: torch.Tensor, pos_weight: float) -> torch.Tensor:
+    def _loss(
+        self, logits: torch.Tensor, rows: torch.Tensor, pos_weight: float, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
         cfg = self.config.train
         if cfg.loss == "listwise":
-            return losses.listwise(logits)
+            return losses.listwise(logits, cfg.focal_gamma)
         if cfg.loss == "bce":
-            return losses.bce(logits, pos_weight, cfg.bce_on_probabilities)
+            return losses.bce(logits, pos_weight, cfg.bce_on_probabilities, cfg.focal_gamma, weights)
         own = cfg.negatives + 1
         valid = torch.ones_like(rows, dtype=torch.bool)
         valid[:, own:] = rows[:, own:] != rows[:, :1]
-        return losses.infonce(logits, valid)
+        return losses.infonce(logits, valid, cfg.focal_gamma)
+
+    def _category_loss(
+        self, articles: torch.Tensor, vectors: torch.Tensor, data: FitData, stats: EpochStats
+    ) -> torch.Tensor:
+        """Cross-entropy of the head's category guesses for the batch's articles (those with a category);
+        the epoch's running loss and accuracy go into ``stats``."""
+        labels = data.categories[articles]
+        known = labels >= 0
+        if not bool(known.any()):
+            return vectors.sum() * 0.0
+        logits = self.category_head(vectors[known])
+        loss = losses.category(logits, labels[known])
+        stats.category_loss += float(loss.detach())
+        stats.category_hits += int((logits.argmax(1) == labels[known]).sum())
+        stats.category_seen += int(known.sum())
+        return loss
