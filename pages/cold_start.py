@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
-from recengine import formats
+from recengine import formats, plots
+from recengine.app import serving
 from recengine.tables import article_topic, category_counts, interest_overlap
 
 READER = "cold_reader"
@@ -20,19 +21,23 @@ def read(item: dict) -> None:
 
 
 def describe(item: dict) -> str:
-    """An item's category (with its subcategory when it has one) and what ranked it: the model's score or the
-    clicks the popularity prior counted."""
-    reason = (f"score {formats.metric(item['score'])}" if item["source"] == "model"
-              else f"{formats.count(item.get('clicks', 0))} clicks")
-    return f"{article_topic(item['category'], item['subcategory'])} · {reason}"
+    """An item's category (with its subcategory when it has one), the interest it serves, and what ranked it: the
+    model's score, or the popularity prior's score (the list's order) with the clicks it counted."""
+    why = f" · for {item['reason']}" if item.get("reason") else ""
+    ranked = (f"score {formats.metric(item['score'])}" if item["source"] == "model"
+              else f"prior {formats.metric(item['score'])} · {formats.count(item.get('clicks', 0))} clicks")
+    return f"{article_topic(item['category'], item['subcategory'])}{why} · {ranked}"
 
 
 _ui.frame()
 st.title("Cold start")
 run = _ui.require_run()
-st.caption("A reader the model has never seen: no ID vector, no history. Until three clicks, an interest sentence "
-           "(read by the same text model as the articles) stands in for a history; with neither, the popularity "
-           "prior answers. Clicks stay in this browser session: nothing is written to the store.")
+st.caption("A reader the model has never seen: no ID vector, no history. Each picked category and each clause of "
+           "the sentence is one interest with its own ranking, and the list interleaves them in equal shares; "
+           f"clicks are one more source whose share grows as n / (n + {serving.CLICKS_CROSSOVER:g}) with n clicks, "
+           "so what you said fades but "
+           "never vanishes. With neither, the popularity prior answers. No title appears twice. Clicks stay in "
+           "this browser session: nothing is written to the store.")
 
 with _ui.boundary("starting the recommender") as ready:
     service = _ui.service(run["path"], run["dataset"])
@@ -53,17 +58,18 @@ reader = st.session_state.get(READER)
 if reader is None:
     st.stop()
 
-interest = " ".join(part for part in (", ".join(reader["categories"]), reader["text"]) if part) or None
 with _ui.boundary("recommending") as done:
-    items = service.cold_start(interest, [c["article_id"] for c in reader["clicks"]], k=K)
+    items = serving.cold_start(service, categories=reader["categories"], interest_text=reader["text"],
+                               clicks=[c["article_id"] for c in reader["clicks"]], k=K)
 if not done.ok:
     st.stop()
 
 source = "the popularity prior (no interests, no clicks yet)" if items and items[0]["source"] == "popularity" \
     else "the model"
 st.subheader("Your recommendations")
-st.caption(f"From {source}; {len(reader['clicks'])} click(s) so far. Interest sent to the model:")
-st.text(interest or "(none)")
+stated = [*reader["categories"], *([reader["text"]] if reader["text"] else [])]
+st.caption(f"From {source}; {len(reader['clicks'])} click(s) so far. Interests stated: "
+           f"{'; '.join(stated) if stated else '(none)'}")
 
 picked = interest_overlap(items, reader["categories"], counts)
 clicked = interest_overlap(items, [c["category"] for c in reader["clicks"]], counts)
@@ -82,8 +88,9 @@ st.caption("What this measures: how closely the list follows the interests you s
            "against the chance level. It is not a click-through prediction: a reader invented here has no ground "
            "truth to score against.")
 
-st.caption("Beside each article: its category and what ranked it, the model's score (higher ranks first) or, "
-           "from the popularity prior, the clicks it counted.")
+st.caption("Beside each article: its category, the interest it serves (a picked category, a clause of your "
+           "sentence, or your clicks) and what ranked it: the model's score, or the popularity prior's score "
+           "log(1 + clicks) + freshness, which orders that list, with the clicks it counted.")
 for item in items:
     with st.container(border=True):
         title_col, meta_col, button_col = st.columns([5, 3, 2], vertical_alignment="center")
@@ -97,3 +104,13 @@ if reader["clicks"]:
 if st.button("Start over", icon=":material/restart_alt:"):
     del st.session_state[READER]
     st.rerun()
+
+st.subheader("Measured: how each way of stating interests does as clicks arrive")
+with _ui.boundary("reading the cold-start benchmark") as measured:
+    curve = serving.cold_start_curve()
+if measured.ok:
+    _ui.chart(plots.cold_start_chart(curve), key="cold-start-curve")
+    if curve:
+        st.caption(f"benchmarks/cold_start.py on the {curve.get('preset')} world ({curve.get('embedder')} text, "
+                   f"{curve.get('epochs_trained')} epochs): dev users never seen in training, picks = their true top "
+                   "categories, sentence = words of their true topics; the clicks are their first real ones.")

@@ -118,7 +118,8 @@ def test_recommend_returns_k_items_and_logs_the_impression(client, served, users
     assert body["user_id"] == user and body["arm"] == served.live.arm_for(user) and body["run_id"] == "tiny-run"
     items = body["items"]
     assert len(items) == 7 and len({i["article_id"] for i in items}) == 7
-    assert all(set(i) == {"article_id", "title", "category", "subcategory", "score", "probability", "source", "new"}
+    assert all(set(i) == {"article_id", "title", "category", "subcategory", "score", "probability", "source", "reason",
+                          "new"}
                for i in items)
     assert [i["score"] for i in items] == sorted((i["score"] for i in items), reverse=True)
     logged = _logged(served.live, body["impression_id"])

@@ -43,7 +43,7 @@ RECENT_USERS = 100_000  # users whose latest impressions are remembered in memor
 RECENT_PER_USER = 10
 OWNER_WAIT_ROUNDS = 4  # traffic-log write rounds a click waits for another worker's impression to appear
 MAX_SHOWN = 1_000
-ITEM_FIELDS = ("article_id", "title", "category", "subcategory", "score", "probability", "source")
+ITEM_FIELDS = ("article_id", "title", "category", "subcategory", "score", "probability", "source", "reason")
 
 log = logging.getLogger(__name__)
 
@@ -220,12 +220,13 @@ class LiveService:
     # ------------------------------------------------------------------ requests
 
     def recommend(self, user_id: str, k: int = 10, *, candidates: int = 200, explain: bool = False,
-                  interest_text: str | None = None) -> dict:
+                  interest_text: str | None = None, categories: Sequence[str] | None = None) -> dict:
         """The top ``k`` for ``user_id`` from the user's arm, logged as a served impression (see the module notes)."""
         user_id, k, candidates = checks.check_request(user_id, k, candidates)
         arm = self._arm(user_id)
         self._maybe_refresh()
-        found = arm.service.recommend(user_id, k, candidates=candidates, explain=explain, interest_text=interest_text)
+        found = arm.service.recommend(user_id, k, candidates=candidates, explain=explain, interest_text=interest_text,
+                                      categories=categories)
         ids = [item["article_id"] for item in found]
         new = _new_flags(arm.service, ids)
         items = []

@@ -8,12 +8,16 @@ other.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Sequence
 
 from recengine.app import runs
 from recengine.data.mind import MindDataset, load_dataset
 from recengine.data.store import Store
+from recengine.errors import InputError
 from recengine.serve.accelerate import check_inference
+from recengine.serve.coldstart import CLICKS_CROSSOVER  # noqa: F401 (the pages show it)
 from recengine.serve.service import RecommenderService
 from recengine.text import TextEmbedder
 from recengine.train.runs import load_run
@@ -44,3 +48,29 @@ def open_service(
     recorded = runs.recorded_at(store, folder)  # added articles name the run by its store id
     return RecommenderService(loaded, store, embedder=embedder, cache=cache,
                               run_id=recorded["run_id"] if recorded else None, **options)
+
+
+# benchmarks/cold_start.py --preset demo --epochs 3 (hashing, seed 0): the curve the Cold start page draws.
+SHIPPED_COLD_START = Path(__file__).resolve().parent.parent / "resources" / "cold_start_demo.json"
+
+
+def cold_start(service: RecommenderService, *, categories: Sequence[str] = (), interest_text: str | None = None,
+               clicks: Sequence[str] = (), k: int = 10) -> list[dict]:
+    """A brand-new reader's list (nothing stored): the picked ``categories`` and the clauses of ``interest_text``
+    served as a mixture, beside the ``clicks`` made so far (see :mod:`recengine.serve.coldstart`)."""
+    text = interest_text.strip() if interest_text else None
+    return service.cold_start(text or None, list(clicks), k, categories=list(categories))
+
+
+def cold_start_curve(path: str | Path = SHIPPED_COLD_START) -> dict | None:
+    """The cold-start benchmark's JSON object (AUC and nDCG@10 per method at 0, 1, 3, 5 clicks), None when absent."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON ({exc})", path=path) from None
+    if not isinstance(result, dict) or not isinstance(result.get("revealed"), dict):
+        raise InputError("expected the JSON object benchmarks/cold_start.py prints (with 'revealed')", path=path)
+    return result

@@ -62,9 +62,12 @@ def _add_routes(app: FastAPI, live: LiveService, registry) -> None:
         candidates: Annotated[int, Query(ge=1, le=models.MAX_CANDIDATES)] = 200,
         explain: bool = False,
         interest: Annotated[str | None, Query(min_length=1, max_length=checks.MAX_INTEREST_CHARS)] = None,
+        category: Annotated[list[models.Pick] | None, Query(max_length=models.MAX_PICKS)] = None,
     ) -> JSONResponse:
-        """The top ``k`` articles for the user, logged as an impression (its id names the list in clicks)."""
-        return JSONResponse(live.recommend(user_id, k, candidates=candidates, explain=explain, interest_text=interest))
+        """The top ``k`` articles for the user, logged as an impression (its id names the list in clicks); each
+        ``category`` (repeatable) and each clause of ``interest`` is a stated interest served in proportion."""
+        return JSONResponse(live.recommend(user_id, k, candidates=candidates, explain=explain, interest_text=interest,
+                                           categories=category))
 
     @app.post("/v1/users/{user_id}/scores")
     def scores(user_id: UserId, body: models.ScoresRequest) -> JSONResponse:

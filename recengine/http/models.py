@@ -8,12 +8,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from recengine.serve import checks
+from recengine.serve import checks, coldstart
 
 MAX_K = 100
 MAX_CANDIDATES = 2_000
 MAX_IDS = 1_000  # article ids per scores request or impression
 MAX_HOURS = 24 * 366
+MAX_PICKS = coldstart.MAX_PICKS  # picked categories per recommendations request
 
 
 def _not_blank(value: str) -> str:
@@ -31,6 +32,7 @@ def _no_spaces(value: str) -> str:
 Id = Annotated[str, Field(min_length=1, max_length=checks.MAX_LABEL_CHARS), AfterValidator(_no_spaces)]
 Title = Annotated[str, Field(min_length=1, max_length=checks.MAX_TITLE_CHARS), AfterValidator(_not_blank)]
 Label = Annotated[str, Field(max_length=checks.MAX_LABEL_CHARS)]
+Pick = Annotated[str, Field(min_length=1, max_length=checks.MAX_LABEL_CHARS), AfterValidator(_not_blank)]
 
 
 class Body(BaseModel):

@@ -8,6 +8,7 @@ references wherever a quality figure is drawn, and labels that are never clipped
 """
 
 from recengine.plots._style import CLICK, MODEL, NON_CLICK, ORACLE, PALETTE, RANDOM, SERIES, empty_figure
+from recengine.plots.coldstart import cold_start_chart
 from recengine.plots.data import category_chart, click_rate_chart, coverage_chart, history_length_chart
 from recengine.plots.diagnostics import fusion_weights_chart, gradient_norms_chart, logit_histogram, reliability_chart, saturation_chart, sigmoid_histogram
 from recengine.plots.live import arm_ctr_chart, ctr_timeline_chart
@@ -30,6 +31,7 @@ __all__ = [
     "beyond_chart",
     "category_chart",
     "click_rate_chart",
+    "cold_start_chart",
     "comparison_heatmap",
     "coverage_chart",
     "ctr_timeline_chart",

@@ -1,41 +1,62 @@
-"""Cold start: what a user with no clicks is shown, and how their first clicks take over.
+"""Cold start: what a user with few or no clicks is shown, read as a mixture of what they said and what they clicked.
 
-Two sources, in this order of preference:
+A reader states interests two ways, and every stated interest is served on its own (:func:`interleave`):
 
-1. An **interest text** ("I follow Formula 1 and central banks"). It is embedded by the run's
-   own text embedder and passed through the model's article encoder as if it were an article
-   with that text: its text view is the interest's own embedding through the text tower; its ID
-   and graph views, which a sentence does not have, are filled the way the model fills an unseen
-   article's ID (Graph Meta Embedding style): the softmax-weighted mean of those views over its
-   nearest catalogue articles by text embedding. (Filling them with the catalogue mean instead
-   was measured on the tiny preset: the interest then ranked its own subcategory at AUC 0.53
-   after one epoch and 0.61 after four; the neighbour fill gives 0.76 and 0.92, because an
-   article's ID and graph components are as large as its text component and a mean carries no
-   topic.) The result is a pseudo-history item, and the user vector comes from the same user
-   encoder as everyone else's. As real clicks arrive they are appended after it; the interest
-   item stays the oldest history item until the user has :data:`INTEREST_UNTIL_CLICKS` clicks,
-   then it is dropped and the history alone speaks (three clicks say more about a reader than
-   one sentence, and a stale sentence should not pin them).
-2. Otherwise a **popularity prior**: articles clicked in the :data:`POPULAR_WINDOW_HOURS` before
-   ``now``, scored ``log(1 + clicks) + FRESH_WEIGHT * 2 ** (-age_hours / FRESH_HALF_LIFE_HOURS)``
-   (:func:`prior_scores`), so a fresh article with few clicks can beat an old one with a few more;
-   articles first seen inside the window enter even with no clicks. When nothing was clicked in the
-   window, clicks of all time are used.
+1. **Picked categories** (or subcategories) are read as categories, not as words: each maps to a
+   prototype in the model's own article space, the mean fused article vector of its articles first
+   seen in the :data:`PROTOTYPE_WINDOW_HOURS` before ``now`` (all of its articles when none are that
+   recent; :func:`prototype`). The prototype is the user's one history item; the pick's ranking is
+   its own articles scored by the model with that user vector (a reader who picks "sports" is
+   served sports).
+2. An **interest text** ("I follow Formula 1 and central banks") is split into clauses
+   (:func:`clauses`: on " and ", "," and ";" when every part has a word of its own), and each clause is
+   an interest. A clause is embedded by the run's own text embedder and passed through the model's
+   article encoder as if it were an article with that text: its text view is the clause's embedding
+   through the text tower; its ID and graph views, which a sentence does not have, are filled the way
+   the model fills an unseen article's ID (Graph Meta Embedding style): the softmax-weighted mean of
+   those views over its nearest catalogue articles by text embedding (:func:`interest_item`; the
+   catalogue mean instead ranked the interest's own subcategory at AUC 0.53 after one tiny epoch,
+   the neighbour fill 0.76). The clause's ranking is the index's recall for that user vector,
+   reranked by the model.
+
+The stated interests form a **mixture**, never one averaged vector (which lands between topics): each
+gives its own ranking and the served list interleaves them in proportion to their shares. Clicks are one
+more source, the model over the clicked history, whose share grows with the number of clicks ``n`` as
+``n / (n + CLICKS_CROSSOVER)`` (:func:`shares`); the stated interests share the rest equally, so they
+fade as clicks arrive but never vanish. ``CLICKS_CROSSOVER`` is measured by ``benchmarks/cold_start.py``.
+
+With neither interests nor clicks, a **popularity prior** answers: articles clicked in the
+:data:`POPULAR_WINDOW_HOURS` before ``now``, scored ``log(1 + clicks) + FRESH_WEIGHT *
+2 ** (-age_hours / FRESH_HALF_LIFE_HOURS)`` (:func:`prior_scores`), so a fresh article with few clicks can
+beat an old one with a few more; articles first seen inside the window enter even with no clicks. The
+list is in the order of that prior score, which every face shows beside the clicks. When nothing was
+clicked in the window, clicks of all time are used.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
 from recengine.data.store import Store
+from recengine.errors import InputError
 from recengine.model.catalog import UNKNOWN_TIME, Catalog
 from recengine.model.recommender import NEIGHBOUR_TEMPERATURE, NEIGHBOURS, Recommender
+from recengine.serve import checks
 
-INTEREST_UNTIL_CLICKS = 3
+# c in the clicks' share n / (n + c). benchmarks/cold_start.py on demo (hashing, 3 epochs), two scorings of one run:
+# the picks+text blend's mean AUC at 1, 3 and 5 clicks was best at c = 5 and at c = 8 of 1, 2, 3, 5, 8 (within 0.0005
+# of each other, 0.003-0.010 above c = 1-3), and the history alone stayed below the stated interests alone through 20
+# clicks (0.710 vs 0.729).
+CLICKS_CROSSOVER = 5.0
+PROTOTYPE_WINDOW_HOURS = 72  # a category's prototype reads its articles first seen this long before now
+MAX_PICKS = 20  # picked categories per request
+CLICKS = "your clicks"  # the clicks' source label, beside the interests' own
 POPULAR_WINDOW_HOURS = 36  # the synthetic world offers articles up to 36 hours old; MIND's are similar
 FRESH_HALF_LIFE_HOURS = 12.0
 FRESH_WEIGHT = 1.0  # a brand-new article counts like e - 1 ~ 1.7 clicks
@@ -193,3 +214,119 @@ def popular(
     scores = prior_scores(clicks, article_ages(catalog, rows, now))
     order = np.argsort(-scores, kind="stable")
     return rows[order], clicks[order], scores[order], source
+
+
+@dataclass(frozen=True)
+class Interest:
+    """One stated interest: its ``label`` (the pick, or the clause as typed), its pseudo-history ``item`` (1, d) in
+    article space, and for a pick the catalogue ``rows`` it serves (None for a clause: recalled from the index)."""
+
+    label: str
+    item: torch.Tensor
+    rows: np.ndarray | None = None
+
+
+def check_picks(picks: Sequence[str] | None) -> list[str]:
+    """Picked labels stripped, blanks refused, duplicates dropped (first kept), at most :data:`MAX_PICKS`."""
+    if picks is None:
+        return []
+    if isinstance(picks, str):
+        picks = [picks]
+    out: list[str] = []
+    for pick in picks:
+        if not isinstance(pick, str) or not pick.strip():
+            raise InputError(f"picked category {pick!r}: must be a non-blank category or subcategory name")
+        if len(pick) > checks.MAX_LABEL_CHARS:
+            raise InputError(f"picked category {pick[:20]!r}...: longer than {checks.MAX_LABEL_CHARS} characters")
+        if pick.strip() not in out:
+            out.append(pick.strip())
+    if len(out) > MAX_PICKS:
+        raise InputError(f"{len(out)} picked categories; the limit is {MAX_PICKS}")
+    return out
+
+
+def pick_rows(catalog: Catalog, pick: str) -> np.ndarray:
+    """Catalogue rows of ``pick``, a category or (when no category has that name) a subcategory; case-insensitive."""
+    frame = catalog.frame
+    wanted = pick.casefold()
+    for column in ("category", "subcategory"):
+        rows = np.flatnonzero(frame[column].astype(str).str.casefold().to_numpy() == wanted)
+        if len(rows):
+            return rows
+    raise InputError(f"picked category {pick!r} is neither a category nor a subcategory of this catalogue")
+
+
+def prototype(recommender: Recommender, rows: np.ndarray, now: int,
+              window_hours: float = PROTOTYPE_WINDOW_HOURS) -> torch.Tensor:
+    """(1, d) mean fused vector of ``rows`` first seen in the window before ``now`` (all ``rows`` when none are)."""
+    first = recommender.catalog.first_seen[rows]
+    recent = rows[(first != UNKNOWN_TIME) & (first <= now) & (first >= now - int(window_hours * 3600))]
+    chosen = torch.from_numpy(recent if len(recent) else rows).to(recommender.device)
+    return recommender.article_vectors().vectors[chosen].mean(0, keepdim=True)
+
+
+_CLAUSE_SPLIT = re.compile(r"\s+and\s+|[,;]", flags=re.IGNORECASE)
+
+
+def clauses(text: str) -> list[str]:
+    """``text`` split into its interests on " and ", "," and ";" when every part has a word of its own, else whole.
+
+    ("I follow Formula 1 and central banks" -> ["I follow Formula 1", "central banks"]; "rock and roll" stays
+    split too, which costs one more interest, not a wrong one.)
+    """
+    parts = [part.strip() for part in _CLAUSE_SPLIT.split(text)]
+    if len(parts) > 1 and all(re.search(r"\w", part) for part in parts):
+        return parts
+    return [text.strip()]
+
+
+def click_share(n_clicks: int, crossover: float = CLICKS_CROSSOVER) -> float:
+    """The clicks' share of the list after ``n_clicks`` clicks when interests were stated: n / (n + c)."""
+    return n_clicks / (n_clicks + crossover) if n_clicks > 0 else 0.0
+
+
+def shares(n_interests: int, n_clicks: int, crossover: float = CLICKS_CROSSOVER) -> list[float]:
+    """Each source's share of the list: the interests' equal parts, then the clicks' (when there are clicks)."""
+    clicked = click_share(n_clicks, crossover) if n_interests else 1.0
+    stated = [(1.0 - clicked) / n_interests] * n_interests if n_interests else []
+    return stated + ([clicked] if n_clicks > 0 else [])
+
+
+def interleave(rankings: Sequence[Iterable[int]], weights: Sequence[float], k: int,
+               accept: Callable[[int], bool]) -> list[tuple[int, int]]:
+    """Up to ``k`` (row, source) pairs taken from ``rankings`` (each best first) in proportion to ``weights``.
+
+    Each slot goes to the source furthest below its share so far (largest deficit; ties to the earlier source);
+    a source skips rows ``accept`` refuses (already served, excluded, a duplicate title) and drops out when spent.
+    """
+    sources = [iter(r) for r in rankings]
+    taken = np.zeros(len(sources))
+    live = np.array([w > 0 for w in weights])
+    out: list[tuple[int, int]] = []
+    while len(out) < k and live.any():
+        deficit = np.where(live, np.asarray(weights) * (len(out) + 1) - taken, -np.inf)
+        source = int(np.argmax(deficit))
+        row = next((r for r in sources[source] if accept(int(r))), None)
+        if row is None:
+            live[source] = False
+            continue
+        out.append((int(row), source))
+        taken[source] += 1
+    return out
+
+
+def interleaved_scores(scores: np.ndarray, weights: np.ndarray, ptr: np.ndarray) -> np.ndarray:
+    """(C,) scores whose order within each impression is :func:`interleave`'s: ``weight / (rank + 1)``, best source.
+
+    ``scores`` (m, C) per source, ``weights`` (m, G) per source and impression, ``ptr`` (G + 1,) the impressions'
+    candidate offsets. A candidate ranked r-th (from 0) by a source with share w sits near slot (r + 1) / w of the
+    interleaved list, so its merged score is the largest w / (r + 1) over the sources.
+    """
+    group = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+    merged = np.full(scores.shape[1], -np.inf)
+    for source, weight in zip(scores, weights):
+        order = np.lexsort((-source, group))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order)) - ptr[group[order]]
+        merged = np.maximum(merged, weight[group] / (rank + 1))
+    return merged

@@ -126,7 +126,8 @@ class RecommenderService:
         return self._ingestion.refresh()
 
     def cold_start(self, interest_text: str | None = None, clicks: Sequence[str] = (), k: int = 10, **options) -> list[dict]:
-        """:meth:`Ranking.cold_start`: recommendations for a brand-new user; nothing is stored."""
+        """:meth:`Ranking.cold_start`: recommendations for a brand-new user (``categories=`` picked, the clauses of
+        ``interest_text`` and the ``clicks`` served as a mixture); nothing is stored."""
         return self._ranking.cold_start(interest_text, clicks, k, **options)
 
     def nearest_articles(self, article_id: str, k: int = 10) -> list[dict]:
