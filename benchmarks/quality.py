@@ -32,7 +32,7 @@ from pathlib import Path
 
 from recengine.config import EMBEDDERS, FUSIONS, ModelConfig, RunConfig, TrainConfig
 from recengine.data.mind import load_dataset
-from recengine.data.synthetic import PRESETS, generate
+from recengine.data.synthetic import DEFAULT_WORLD_VERSION, PRESETS, WORLD_VERSIONS, generate
 from recengine.eval.evaluate import share_of_oracle
 from recengine.eval.metrics import METRICS, per_impression_metrics_csr
 from recengine.eval.significance import RESAMPLES, paired_comparison
@@ -81,6 +81,8 @@ def main() -> int:
     parser.add_argument("--embedder", default="minilm", choices=EMBEDDERS, help="default: minilm")
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs, help=f"default: {TrainConfig().epochs}")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache folder (default: the workspace's)")
+    parser.add_argument("--world-version", type=int, choices=WORLD_VERSIONS, default=DEFAULT_WORLD_VERSION,
+                        help=f"synthetic world version (default: {DEFAULT_WORLD_VERSION})")
     parser.add_argument("--fusions", default=",".join(FUSIONS), help="comma-separated fusions to train (default: all)")
     parser.add_argument("--also-select-on-dev", action="store_true",
                         help="also train the default config selecting on dev, and pair it with the honest run")
@@ -93,7 +95,7 @@ def main() -> int:
     base.model.validate()
     base.train.validate()
     report: dict = {
-        "data": f"synthetic {args.preset} preset, seed 0",
+        "data": f"synthetic {args.preset} preset, seed 0, world v{args.world_version}",
         "embedder": args.embedder,
         "epochs": args.epochs,
         "device": resolve_device(base.train.device),
@@ -102,7 +104,7 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory(prefix="quality-bench-") as tmp:
         print(f"generating the {args.preset} preset", file=sys.stderr)
-        generate(args.preset, 0, Path(tmp) / "data")
+        generate(args.preset, 0, Path(tmp) / "data", world_version=args.world_version)
         dataset = load_dataset(Path(tmp) / "data")
         started = time.perf_counter()
         print(f"embedding with {args.embedder} and mapping impressions", file=sys.stderr)

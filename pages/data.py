@@ -9,7 +9,7 @@ from recengine.config import EMBEDDERS
 from recengine.app import datasets as app_datasets
 from recengine.app import estimate, jobs
 from recengine.data.imports import IMPORT_ROOTS_ENV, import_roots
-from recengine.data.synthetic import PRESETS
+from recengine.data.synthetic import PRESETS, WORLD_VERSIONS
 from recengine.diagnostics import data_statistics
 from recengine.tables import datasets_table
 from recengine.train.runs import read_run_files
@@ -18,6 +18,7 @@ ADDED_KEY = "data_added"  # the dataset this session added last, until it is mad
 DATASET_KEYS = ["name", "source", "articles", "users", "impressions", "imported_at"]
 SPLIT_KEYS = ["split", "impressions", "users", "articles", "clicks", "click_rate", "mean_history_length"]
 SPLIT_KINDS = {"click_rate": "share", "mean_history_length": "number"}  # every other statistic is a count
+WORLD_VERSION_LABELS = {3: "3: paraphrase, drift and new entities on day 6 (default)", 2: "2: the earlier world"}
 STRICT_HELP = "On: the first malformed row refuses the whole dataset. Off: bad rows are skipped and counted."
 
 
@@ -93,13 +94,21 @@ def generate_form() -> None:
         )
         seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=1, step=1,
                                help="The same preset and seed always give the same world; change it for another.")
+        world_version = st.selectbox(
+            "World version", list(reversed(WORLD_VERSIONS)), index=0,
+            format_func=lambda v: WORLD_VERSION_LABELS.get(v, str(v)),
+            help="Version 3 writes each topic in many different words and brings new words and new entities on "
+                 "the last day, so a language model can show what it adds; version 2 is the earlier world, kept "
+                 "so that old figures can be reproduced.",
+        )
         name = st.text_input("Name (optional)", placeholder="<preset>-seed<seed>",
-                             help="The dataset's name; left empty, it is the preset and seed, e.g. tiny-seed1.")
+                             help="The dataset's name; left empty, it is the preset and seed, e.g. tiny-seed1 "
+                                  "(tiny-seed1-v2 for a version-2 world).")
         if st.form_submit_button("Generate", icon=":material/auto_awesome:"):
             with _ui.boundary("generating the dataset") as done, st.status("Generating…", expanded=True) as status:
                 status.write(f"Writing the {preset} world with seed {seed} and importing it into the store.")
                 result = app_datasets.generate(_ui.workspace(), _ui.store(), preset, int(seed),
-                                               name=name.strip() or None)
+                                               name=name.strip() or None, world_version=int(world_version))
                 status.update(label="Generated", state="complete")
             if done.ok:
                 added(result["dataset"], f"Generated dataset {result['dataset']}: {result['articles']:,} articles.")

@@ -13,7 +13,7 @@ from pathlib import Path
 from recengine.data import imports
 from recengine.data.mind import MindDataset, load_dataset
 from recengine.data.store import Store
-from recengine.data.synthetic import PRESETS, generate as generate_world
+from recengine.data.synthetic import DEFAULT_WORLD_VERSION, PRESETS, check_world_version, generate as generate_world
 from recengine.errors import InputError
 from recengine.outputs import check_output_folder
 from recengine.graph import graph_from_news
@@ -44,8 +44,9 @@ def resolve(store: Store, dataset: str | Path | MindDataset) -> dict:
 
 
 def write_world(preset: str, seed: int, out: str | Path, *, force: bool = False,
-                announce: Callable[[str], None] | None = None) -> dict:
-    """Write the synthetic ``preset`` world with ``seed`` to ``out`` (nothing recorded); returns its meta.json.
+                announce: Callable[[str], None] | None = None, world_version: int = DEFAULT_WORLD_VERSION) -> dict:
+    """Write the synthetic ``preset`` world (``world_version`` 3 or 2) with ``seed`` to ``out`` (nothing recorded);
+    returns its meta.json.
 
     An existing ``out`` is replaced only with ``force``, and only when it is a world this program generated (or
     empty): a user's own data is never overwritten (see :mod:`recengine.outputs`). ``announce`` hears one line
@@ -53,25 +54,30 @@ def write_world(preset: str, seed: int, out: str | Path, *, force: bool = False,
     """
     if preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    world_version = check_world_version(world_version)
     out = check_output_folder(out, force=force, kind="dataset")
     if announce:
-        announce(f"generating the {preset} preset (seed {seed}) into {out} ...")
-    return generate_world(preset, seed, out)
+        announce(f"generating the {preset} preset (seed {seed}, world v{world_version}) into {out} ...")
+    return generate_world(preset, seed, out, world_version=world_version)
 
 
 def generate(
     workspace: Workspace, store: Store, preset: str, seed: int = 0, *, name: str | None = None,
-    out: str | Path | None = None, force: bool = False,
+    out: str | Path | None = None, force: bool = False, world_version: int = DEFAULT_WORLD_VERSION,
 ) -> dict:
     """Generate a synthetic ``preset`` world and record it in the store; returns ``{"dataset": store name, ...}``
     with the store's import counts.
 
-    ``out`` writes the folder there (the CLI's ``--out``; see :func:`write_world` for ``force``); otherwise it goes
-    to ``<datasets>/<name>``, which must be new.
+    ``world_version`` 3 (the default) or 2 (the earlier world, kept for reproducibility). ``out`` writes the
+    folder there (the CLI's ``--out``; see :func:`write_world` for ``force``); otherwise it goes to
+    ``<datasets>/<name>``, which must be new; ``name`` defaults to ``<preset>-seed<seed>``, with ``-v2`` appended
+    for a version-2 world.
     """
+    world_version = check_world_version(world_version)
     if out is None:
-        return imports.generate_dataset(workspace, store, preset, seed, name)
-    write_world(preset, seed, out, force=force)
+        name = name or f"{preset}-seed{seed}" + ("-v2" if world_version == 2 else "")
+        return imports.generate_dataset(workspace, store, preset, seed, name, world_version=world_version)
+    write_world(preset, seed, out, force=force, world_version=world_version)
     return {"dataset": resolve(store, Path(out))["name"]}
 
 

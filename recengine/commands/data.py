@@ -45,9 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write a synthetic MIND dataset with its truth (dev/truth.tsv) and meta.json. "
         "Same preset and seed, same bytes.",
     )
-    from recengine.data.synthetic import PRESETS
+    from recengine.data.synthetic import DEFAULT_WORLD_VERSION, PRESETS, WORLD_VERSIONS
 
     generate.add_argument("--preset", choices=list(PRESETS), default="demo", help="size (default: demo)")
+    generate.add_argument("--world-version", type=int, choices=WORLD_VERSIONS, default=DEFAULT_WORLD_VERSION,
+                          help=f"3: topics in large word pools with day-6 vocabulary drift and new entities; "
+                               f"2: the earlier world, byte for byte (default: {DEFAULT_WORLD_VERSION})")
     generate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     generate.add_argument("--out", type=Path, required=True, help="output folder")
     generate.add_argument("--force", action="store_true",
@@ -100,13 +103,14 @@ def run_generate(args: argparse.Namespace) -> int:
     out = args.out
     started = time.perf_counter()
     meta = write_world(args.preset, args.seed, out, force=args.force,
-                       announce=lambda line: print(line, file=sys.stderr))
+                       announce=lambda line: print(line, file=sys.stderr), world_version=args.world_version)
     stored = None if args.no_register else _register(out)
     report = {
         "dataset": stored,
         "out": str(out),
         "preset": meta["preset"],
         "seed": meta["seed"],
+        "world_version": meta.get("world_version", 2),
         "counts": meta["counts"],
         "new_articles": len(meta["new_articles"]),
         "new_users": len(meta["new_users"]),

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from recengine.data.mind import BEHAVIORS_FILE, ENTITY_FILE, NEWS_FILE, MindDataset, load_dataset
 from recengine.data.store import Store
-from recengine.data.synthetic import PRESETS, generate
+from recengine.data.synthetic import DEFAULT_WORLD_VERSION, PRESETS, generate
 from recengine.errors import InputError
 from recengine.workspace import Workspace
 
@@ -96,7 +96,8 @@ def _record(store: Store, name: str, folder: Path, strict: bool, **origin) -> di
     return {**result, "summary": dataset.summary()}
 
 
-def generate_dataset(workspace: Workspace, store: Store, preset: str, seed: int, name: str | None = None) -> dict:
+def generate_dataset(workspace: Workspace, store: Store, preset: str, seed: int, name: str | None = None,
+                     world_version: int = DEFAULT_WORLD_VERSION) -> dict:
     """Generate a synthetic ``preset`` world with ``seed`` into ``<datasets>/<name>`` and import it.
 
     ``name`` defaults to ``<preset>-seed<seed>``. Returns the store's import counts and the dataset summary.
@@ -105,7 +106,7 @@ def generate_dataset(workspace: Workspace, store: Store, preset: str, seed: int,
         raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     name = name or f"{preset}-seed{seed}"
     folder = _check_new(workspace, store, name)
-    generate(preset, seed, folder)
+    generate(preset, seed, folder, world_version=world_version)
     try:
         return _record(store, name, folder, True, source="generated", preset=preset, seed=seed)
     except BaseException:

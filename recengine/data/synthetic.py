@@ -13,6 +13,11 @@ calibrated so about 4% of impression candidates are clicked. Train covers days 1
 dev day 6; some articles are published only on day 6 and some users appear only on
 day 6. ``dev/truth.tsv`` holds every dev candidate's true click probability, so the
 oracle's metrics are computable. Same preset and seed, same bytes.
+
+World version 3 (the default) writes each topic through a large pool of related English words and phrases
+(:data:`recengine.data.world_vocab.TOPIC_WORDS_V3`), holds a third of each pool back until day 6 (vocabulary
+drift: ``DRIFT_SHARE`` of day-6 articles use only those words) and has day-6 articles mention new entities
+whose vectors sit near their topic's old ones. Version 2 (fixed topic words, no drift) stays byte-identical.
 """
 
 from __future__ import annotations
@@ -40,7 +45,11 @@ from recengine.data.mind import (
 )
 from recengine.errors import InputError
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 2  # seeds v2's random stream; kept so that v2 worlds stay byte-identical
+WORLD_VERSIONS = (2, 3)
+DEFAULT_WORLD_VERSION = 3
+DRIFT_SHARE = 0.6  # v3: share of day-6 articles written only in their topic's drift words
+LATE_MENTION_SHARE = 0.5  # v3: share of a day-6 article's mentions replaced by entities new on day 6
 DAY = 86_400
 START = np.datetime64("2019-11-09T00:00:00", "s")  # first train day (day 1); dev is day 6
 TRAIN_DAYS = (1, 2, 3, 4, 5)
@@ -181,8 +190,11 @@ def _entity_label(index: int, kind: str) -> str:
     return f"{prefix} {_syllable_name(index // len(vocab.PLACE_PREFIXES))}"
 
 
-def build_world(size: WorldSize, seed: int, model: ClickModel | None = None) -> World:
-    """Plant topics, entities, articles and users (no impressions yet)."""
+def build_world(size: WorldSize, seed: int, model: ClickModel | None = None, world_version: int = 2) -> World:
+    """Plant topics, entities, articles and users (no impressions yet).
+
+    Version 3 then adds day-6 entities (:func:`_add_late_entities`); every draw before that is version 2's.
+    """
     rng = np.random.default_rng(seed)
     model = model or ClickModel()
     categories = list(vocab.TAXONOMY)
@@ -280,7 +292,38 @@ def build_world(size: WorldSize, seed: int, model: ClickModel | None = None) -> 
         user_activity=rng.lognormal(0.0, 0.6, size=n_users),
         user_is_new=is_new,
     )
+    if world_version == 3:
+        _add_late_entities(world, sub_dir, pool_sizes, rng)
     return world
+
+
+def _add_late_entities(world: World, sub_dir: np.ndarray, pool_sizes: np.ndarray, rng: np.random.Generator) -> None:
+    """v3: grow each subcategory's entity pool with entities only day-6 articles mention.
+
+    Their vectors are built like the old ones (near the subcategory's direction), so a graph view that reads
+    entity vectors can place them; no user favours them, so they carry topic, never the entity part of a click.
+    """
+    n_old = len(world.entity_labels)
+    late_sizes = np.maximum(3, np.round(pool_sizes / 2).astype(int))
+    late_sub = np.repeat(np.arange(len(late_sizes)), late_sizes)
+    late_start = n_old + np.concatenate([[0], np.cumsum(late_sizes)[:-1]])
+    late_vec = _unit(0.6 * sub_dir[late_sub] + 0.8 * _unit(rng.normal(size=(len(late_sub), ENTITY_DIM))))
+    late_types = rng.choice(np.array(["P", "O", "G"]), size=len(late_sub), p=[0.5, 0.3, 0.2]).tolist()
+    world.entity_subcategory = np.concatenate([world.entity_subcategory, late_sub])
+    world.entity_vectors = np.concatenate([world.entity_vectors, late_vec.astype(np.float32)])
+    world.entity_labels += [_entity_label(n_old + i, t) for i, t in enumerate(late_types)]
+    world.entity_types += late_types
+    world.extra["late_entities"] = len(late_sub)
+
+    day6 = np.flatnonzero(world.article_published >= START + np.timedelta64((DEV_DAY - 1) * DAY, "s"))
+    ents = world.article_entities[day6]
+    sub = world.article_subcategory[day6]
+    swap = (ents >= 0) & (rng.random(ents.shape) < LATE_MENTION_SHARE)
+    late = late_start[sub][:, None] + (rng.random(ents.shape) * late_sizes[sub][:, None]).astype(np.int64)
+    world.article_entities[day6] = _dedupe_rows(np.where(swap, late, ents))
+    # Favourite keys are user * n_entities + entity: re-key them for the grown entity count.
+    users, old = np.divmod(world.user_favourites, n_old)
+    world.user_favourites = np.sort(users * len(world.entity_labels) + old)
 
 
 def _weighted_sample(log_weights: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -499,6 +542,41 @@ def _article_text(world: World, rng: np.random.Generator) -> tuple[list[str], li
     return titles, abstracts, title_json, abstract_json
 
 
+def _article_text_v3(world: World, rng: np.random.Generator) -> tuple[list[str], list[str], list[str], list[str]]:
+    """v3 titles, abstracts and entity columns: four words from the topic's pool, in generic phrasings.
+
+    Articles published before day 6 draw from the train-era words; a ``DRIFT_SHARE`` of day-6 articles draw
+    only from the drift words (marked in ``world.extra["drift"]``), the rest from the train-era words.
+    """
+    n = len(world.article_subcategory)
+    day6 = world.article_published >= START + np.timedelta64((DEV_DAY - 1) * DAY, "s")
+    drift = day6 & (rng.random(n) < DRIFT_SHARE)
+    world.extra["drift"] = drift
+    title_t = rng.integers(0, len(vocab.TITLE_TEMPLATES_V3), size=n)
+    abstract_t = rng.integers(0, len(vocab.ABSTRACT_TEMPLATES_V3), size=n)
+    verbs = rng.integers(0, len(vocab.VERBS), size=n)
+    adjectives = rng.integers(0, len(vocab.ADJECTIVES), size=n)
+    keys = rng.random((n, max(len(p) for pair in vocab.TOPIC_WORDS_V3.values() for p in pair)))
+    titles, abstracts, title_json, abstract_json = [], [], [], []
+    for i in range(n):
+        pool = vocab.TOPIC_WORDS_V3[world.subcategories[world.article_subcategory[i]]][int(drift[i])]
+        chosen = [pool[j] for j in np.argsort(keys[i, : len(pool)])[:4]]  # four distinct words
+        ents = [e for e in world.article_entities[i].tolist() if e >= 0]
+        lead, other = world.entity_labels[ents[0]], world.entity_labels[ents[-1]]
+        adj = vocab.ADJECTIVES[adjectives[i]]
+        title = vocab.TITLE_TEMPLATES_V3[title_t[i]].format(
+            E=lead, verb=vocab.VERBS[verbs[i]], adj=adj, w1=chosen[0], w2=chosen[1]
+        )
+        abstract = vocab.ABSTRACT_TEMPLATES_V3[abstract_t[i]].format(
+            E=other, adj=adj, w1=chosen[1], w2=chosen[2], w3=chosen[3], w4=chosen[0]
+        )
+        titles.append(title[0].upper() + title[1:])
+        abstracts.append(abstract[0].upper() + abstract[1:])
+        title_json.append(_entity_json(world, [ents[0]], titles[-1]))
+        abstract_json.append(_entity_json(world, [ents[-1]] + ents[1:-1], abstracts[-1]))
+    return titles, abstracts, title_json, abstract_json
+
+
 def _entity_json(world: World, ents: list[int], text: str) -> str:
     items = []
     for e in ents:
@@ -592,15 +670,29 @@ class Simulation:
     meta: dict
 
 
-def simulate(preset: str, seed: int, model: ClickModel | None = None) -> Simulation:
-    """Plant a world and draw its impressions; :func:`generate` writes the result as a MIND folder."""
+def check_world_version(world_version: object) -> int:
+    """``world_version`` as an int, or InputError naming the allowed values."""
+    if isinstance(world_version, bool) or world_version not in WORLD_VERSIONS:
+        raise InputError(f"world version must be one of {', '.join(map(str, WORLD_VERSIONS))}, got {world_version!r}")
+    return int(world_version)
+
+
+def simulate(preset: str, seed: int, model: ClickModel | None = None,
+             world_version: int = DEFAULT_WORLD_VERSION) -> Simulation:
+    """Plant a world and draw its impressions; :func:`generate` writes the result as a MIND folder.
+
+    ``world_version`` 3 (the default) writes topics through large word pools with day-6 vocabulary drift and
+    day-6 entities; 2 is the earlier world, byte for byte.
+    """
     if preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed}")
+    world_version = check_world_version(world_version)
     size = PRESETS[preset]
-    rng = np.random.default_rng([seed, GENERATOR_VERSION])
-    world = build_world(size, int(rng.integers(2**31)), model)
+    # Version 2 seeds with GENERATOR_VERSION (= 2) as it always has; version 3 gets a stream of its own.
+    rng = np.random.default_rng([seed, GENERATOR_VERSION if world_version == 2 else world_version])
+    world = build_world(size, int(rng.integers(2**31)), model, world_version)
 
     train = _impressions(world, rng, dev=False)
     dev = _impressions(world, rng, dev=True)
@@ -616,7 +708,7 @@ def simulate(preset: str, seed: int, model: ClickModel | None = None) -> Simulat
     user_numbers = rng.permutation(size.users) + 1_000
     user_ids = np.array([f"U{n}" for n in user_numbers], dtype=object)
     histories = _pre_histories(world, rng)
-    text = _article_text(world, rng)
+    text = _article_text(world, rng) if world_version == 2 else _article_text_v3(world, rng)
 
     behaviors = {}
     probabilities = {}
@@ -665,15 +757,20 @@ def simulate(preset: str, seed: int, model: ClickModel | None = None) -> Simulat
         "new_users": sorted(dev_users - train_users),
         "entities": len(world.entity_labels),
     }
+    if world_version == 3:  # v2's meta.json stays as it was: no key means version 2
+        meta["world_version"] = 3
+        meta["drift_articles"] = sorted(news_ids[np.flatnonzero(world.extra["drift"])].tolist())
+        meta["late_entities"] = world.extra["late_entities"]
     return Simulation(world, news_ids, user_ids, splits, probabilities["dev"], meta)
 
 
-def generate(preset: str, seed: int, out: str | Path, model: ClickModel | None = None) -> dict:
+def generate(preset: str, seed: int, out: str | Path, model: ClickModel | None = None,
+             world_version: int = DEFAULT_WORLD_VERSION) -> dict:
     """Write a MIND dataset (``train/``, ``dev/``, ``dev/truth.tsv``, ``meta.json``) to ``out``; return the meta.
 
     The folder appears complete or not at all (written to a staging folder, then renamed).
     """
-    sim = simulate(preset, seed, model)
+    sim = simulate(preset, seed, model, world_version)
     dev_b = sim.splits["dev"].behaviors
     truth_impressions = np.repeat(dev_b.impression_ids, dev_b.candidate_counts)
     truth_news = dev_b.articles[dev_b.candidates]

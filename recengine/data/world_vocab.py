@@ -8,6 +8,10 @@ world's time-of-day effect).
 
 from __future__ import annotations
 
+import re
+
+from recengine.data.world_words import TOPIC_POOLS
+
 # category -> (peak hour, {subcategory: topical words and phrases})
 TAXONOMY: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = {
     "news": (8, {
@@ -146,3 +150,78 @@ SYLLABLES = ("bar", "ken", "lo", "vin", "dra", "mor", "tes", "sel", "quin", "rat
              "gar", "hol", "jas", "kir", "lan", "mer", "nor", "pel", "ros", "stav", "tor", "vel", "wick", "zan")
 ORG_SUFFIXES = ("United", "Group", "Holdings", "Foundation", "Institute", "Council", "Partners", "Labs")
 PLACE_PREFIXES = ("Port", "Lake", "New", "Fort", "Mount", "East", "West", "Glen")
+
+# --------------------------------------------------------------------------- world v3
+
+HELD_BACK = 0.35  # share of each pool's phrases held back until day 6: vocabulary drift
+# Function words inside topic phrases ("speaker of the house"): sharing them is not sharing a topic word.
+STOPWORDS = frozenset("a an and at by for from in of on or the to up with".split())
+_TOKEN = re.compile(r"[\w'&+-]+")
+
+
+def content_words(text: str) -> frozenset[str]:
+    """The lowercase words of ``text`` less function words."""
+    return frozenset(_TOKEN.findall(text.lower())) - STOPWORDS
+
+
+def _linked_groups(words: tuple[str, ...]) -> list[list[str]]:
+    """Phrases joined when they share a content word ("tasting menu", "menu"), in order of first appearance."""
+    group_of: dict[str, int] = {}
+    groups: list[list[str]] = []
+    for phrase in words:
+        hits = sorted({group_of[w] for w in content_words(phrase) if w in group_of})
+        target = hits[0] if hits else len(groups)
+        if not hits:
+            groups.append([])
+        for other in hits[1:]:  # merge every group this phrase bridges into the first
+            groups[target] += groups[other]
+            groups[other] = []
+        groups[target].append(phrase)
+        for member in groups[target]:
+            for w in content_words(member):
+                group_of[w] = target
+    return [g for g in groups if g]
+
+
+def _split_pool(words: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Train-era and drift phrases: a drift phrase shares no content word with a train-era phrase of its pool,
+    so its words are truly unseen before day 6. Groups go to drift while that keeps near ``HELD_BACK``."""
+    train: list[str] = []
+    drift: list[str] = []
+    seen = 0
+    for group in _linked_groups(words):
+        seen += len(group)
+        (drift if len(drift) + len(group) <= HELD_BACK * seen + 0.5 else train).extend(group)
+    return tuple(train), tuple(drift)
+
+
+# subcategory -> (train-era words, drift words): drift words appear only in day-6 articles.
+TOPIC_WORDS_V3: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    name: _split_pool(words) for name, words in TOPIC_POOLS.items()
+}
+
+# Generic phrasings: no template word carries a topic, so the topic lives only in the pool words.
+TITLE_TEMPLATES_V3 = (
+    "{E} {verb} {adj} {w1} ahead of {w2}",
+    "Why the {w1} matters for {E}",
+    "{E}: {adj} {w1} sparks {w2} debate",
+    "{w1} and {w2}: what {E} said next",
+    "{E} {verb} {w1} as {w2} looms",
+    "The {adj} {w1} that {E} did not see coming",
+    "{adj} {w1} puts {E} in the spotlight",
+    "{E} and the {w1}: {w2} explained",
+    "What the {w1} means for {w2}, according to {E}",
+    "{E} {verb} {w1}, and {w2} may be next",
+    "Inside the {adj} {w1}: {E} on {w2}",
+    "Everything we know about the {w1} and {E}",
+    "{E} opens up about {w1} and {w2}",
+    "A {adj} week of {w1} for {E}",
+)
+ABSTRACT_TEMPLATES_V3 = (
+    "{E} said the {w1} could change the {w2}. The {adj} {w3} comes after weeks of talk about {w4}.",
+    "A {adj} {w1} put {E} at the heart of the {w2}. Observers now expect more {w3} and {w4}.",
+    "After the {w1}, {E} turned to the {w2}. Many point to the {w3} and the {adj} {w4}.",
+    "People close to {E} say the {w1} was only the start; {w2} and {w3} are next, with {w4} still open.",
+    "It was a {adj} day for {w1}. {E} spoke about {w2}, {w3} and what {w4} could bring.",
+    "From {w1} to {w2}, {E} has seen it all. Now the {adj} {w3} raises new questions about {w4}.",
+)
