@@ -18,12 +18,13 @@ import uvicorn
 
 from recengine.app import open_workspace
 from recengine.app.live import LiveService
-from recengine.data.world_vocab import TAXONOMY
+from recengine.data.world_vocab import TOPIC_WORDS_V3
 from recengine.http import create_app
 from recengine.serve import traffic
 
 REPO = Path(__file__).resolve().parent.parent
-TOPIC_WORDS = {sub: words for _, subs in TAXONOMY.values() for sub, words in subs.items()}
+# what the default (v3) world writes its training articles from
+TRAIN_WORDS = {sub: pools[0] for sub, pools in TOPIC_WORDS_V3.items()}
 RECOMMEND = "/v1/users/{}/recommendations"
 
 
@@ -165,10 +166,13 @@ def test_click_names_its_impression(client, served, users):
 def test_added_article_is_served_at_once_in_both_arms(client, served):
     live = served.live
     before = [a["articles"] for a in client.get("/health").json()["arms"]]
-    topic, words = "formula1", TOPIC_WORDS["formula1"]
+    frame = live.services()[0][1].catalog.frame
+    topic = frame["subcategory"].value_counts().index[0]
+    words = TRAIN_WORDS[topic]
     response = client.post("/v1/articles", json={
         "article_id": "N_http_f1", "title": f"{words[0].capitalize()} and {words[1]}: the {words[2]} nobody expected",
-        "abstract": f"Fans of {words[3]} and {words[4]} talk about {words[5]}.", "category": "sports",
+        "abstract": f"Fans of {words[3]} and {words[4]} talk about {words[5]}.",
+        "category": frame.loc[frame["subcategory"] == topic, "category"].iloc[0],
         "subcategory": topic, "entities": _entities_of(live, topic),
     })
     assert response.status_code == 201, response.text
@@ -184,7 +188,7 @@ def test_added_article_is_served_at_once_in_both_arms(client, served):
     for arm, fan in fans.items():
         for article in _articles_of(live, topic)[:10]:
             assert client.post("/v1/clicks", json={"user_id": fan, "article_id": article}).status_code == 200
-        body = client.get(RECOMMEND.format(fan), params={"k": 10}).json()
+        body = client.get(RECOMMEND.format(fan), params={"k": 50}).json()  # top 50 of ~600 (see test_serve)
         assert body["arm"] == arm
         added = [i for i in body["items"] if i["article_id"] == "N_http_f1"]
         assert added and added[0]["new"] is True
