@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 import tempfile
 import time
@@ -258,7 +259,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the variants to set beside the base config")
     parser.add_argument("--resamples", type=int, default=RESAMPLES, help=f"bootstrap resamples (default {RESAMPLES})")
     parser.add_argument("--cache", type=Path, default=None, help="embedding cache folder (default: the workspace's)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="a file of this script's own: every finished (config, seed) is kept there, a later call with "
+                             "the same arguments skips them, and --report-only reports what it holds")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: report the seeds --checkpoint holds for every config")
     args = parser.parse_args(argv)
+    if args.report_only and args.checkpoint is None:
+        parser.error("--report-only needs --checkpoint")
     if args.data is None and args.preset is None:
         args.preset = "demo"
     if args.world_version is not None and args.data is not None:
@@ -292,36 +300,87 @@ def plan(args: argparse.Namespace) -> tuple[dict[str, RunConfig], list[int]]:
     return configs, seeds
 
 
+def _load_checkpoint(path: Path | None, configs: dict[str, RunConfig]) -> dict[str, dict]:
+    """Per config name, ``{"config", "seeds", "judged"}`` from an earlier call (empty without one). A config whose
+    settings changed since is refused: its seeds would not be comparable."""
+    if path is None or not path.exists():
+        return {}
+    with path.open("rb") as f:
+        kept = pickle.load(f)  # our own file, written by _save_checkpoint below
+    for name, entry in kept.items():
+        if name in configs and entry["config"] != configs[name].to_dict():
+            raise InputError(f"{path}: config {name!r} was checkpointed with other settings; use another file")
+    return kept
+
+
+def _save_checkpoint(path: Path | None, kept: dict[str, dict]) -> None:
+    if path is not None:
+        staging = path.with_suffix(path.suffix + ".tmp")
+        with staging.open("wb") as f:
+            pickle.dump(kept, f)
+        staging.replace(path)  # a stop mid-write keeps the previous checkpoint
+
+
 def run_ablation(data: Path, configs: dict[str, RunConfig], seeds: list[int], *, cache=None,
-                 resamples: int = RESAMPLES) -> dict:
-    """Prepare once per distinct preparation, train every config per seed, and build the report."""
-    dataset = load_dataset(data)
+                 resamples: int = RESAMPLES, checkpoint: Path | None = None, report_only: bool = False) -> dict:
+    """Prepare once per distinct preparation, train every config per seed, and build the report.
+
+    With ``checkpoint``, finished (config, seed) pairs are kept after each run and skipped by a later call;
+    ``report_only`` reports the seeds every config has in the checkpoint without training."""
+    kept = _load_checkpoint(checkpoint, configs)
+    if report_only:
+        done = [set(kept.get(m, {"seeds": []})["seeds"]) for m in configs]
+        seeds = [seed for seed in seeds if all(seed in d for d in done)]
+        if not seeds:
+            raise InputError(f"{checkpoint}: no seed is finished for every config")
     prepared: dict[tuple, Prepared] = {}
-    results: dict[str, Judged] = {}
     started = time.perf_counter()
     prepare_seconds = 0.0
-    for method, config in configs.items():
-        key = _preparation_key(config)
-        if key not in prepared:
-            print(f"preparing ({config.model.embedder} embedder)", file=sys.stderr)
-            begun = time.perf_counter()
-            prepared[key] = prepare(dataset, config, cache=cache)
-            prepare_seconds += time.perf_counter() - begun
-            if prepared[key].dev is None:
-                raise InputError("the ablation needs a dev split with click labels", path=data)
-        results[method] = Judged()
-        for seed in seeds:
+    dataset = None
+    entries = {method: kept.setdefault(method, {"config": config.to_dict(), "seeds": [], "judged": Judged()})
+               for method, config in configs.items()}
+    # Seed by seed, so that a stopped ablation has whole seeds (every config) to report.
+    for seed in [] if report_only else seeds:
+        for method, config in configs.items():
+            entry = entries[method]
+            if seed in entry["seeds"]:
+                continue
+            dataset = dataset or load_dataset(data)
+            key = _preparation_key(config)
+            if key not in prepared:
+                print(f"preparing ({config.model.embedder} embedder)", file=sys.stderr)
+                begun = time.perf_counter()
+                prepared[key] = prepare(dataset, config, cache=cache)
+                prepare_seconds += time.perf_counter() - begun
+                if prepared[key].dev is None:
+                    raise InputError("the ablation needs a dev split with click labels", path=data)
             print(f"training {method}, seed {seed}", file=sys.stderr)
-            seeded = RunConfig(config.model, replace(config.train, seed=seed))
-            judge_run(prepared[key], seeded, results[method])
-            auc = np.nanmean(results[method].model["overall"][-1][2]["auc"])
+            judge_run(prepared[key], RunConfig(config.model, replace(config.train, seed=seed)), entry["judged"])
+            entry["seeds"].append(seed)
+            entry["selected_on"] = prepared[key].selected_on
+            _save_checkpoint(checkpoint, kept)
+            auc = np.nanmean(entry["judged"].model["overall"][-1][2]["auc"])
             print(f"{method}, seed {seed}: dev AUC {auc:.4f}", file=sys.stderr)
+    results = {method: _seeds_of(entry, seeds) for method, entry in entries.items()}
     print("comparing", file=sys.stderr)
     report = {"seeds": seeds, "resamples": resamples, "confidence": CONFIDENCE,
-              "selected_on": next(iter(prepared.values())).selected_on,
+              "selected_on": kept[BASE].get("selected_on"),
               "variants": build_report(results, configs, resamples),
               "prepare_seconds": round(prepare_seconds, 2), "seconds": round(time.perf_counter() - started, 2)}
     return report
+
+
+def _seeds_of(entry: dict, seeds: list[int]) -> Judged:
+    """The entry's values for ``seeds`` (in that order) among those it holds."""
+    judged: Judged = entry["judged"]
+    at = [entry["seeds"].index(seed) for seed in seeds if seed in entry["seeds"]]
+    return Judged(
+        model={name: [values[i] for i in at] for name, values in judged.model.items()},
+        random={name: [values[i] for i in at] for name, values in judged.random.items()},
+        oracle=judged.oracle,
+        seconds=[judged.seconds[i] for i in at],
+        best_epochs=[judged.best_epochs[i] for i in at],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             head["data"] = str(data)
         try:
-            report = run_ablation(data, configs, seeds, cache=args.cache, resamples=args.resamples)
+            report = run_ablation(data, configs, seeds, cache=args.cache, resamples=args.resamples,
+                                  checkpoint=args.checkpoint, report_only=args.report_only)
         except InputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
