@@ -74,3 +74,26 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path, tiny_cac
     out = tmp_path_factory.mktemp("runs") / "tiny-run"
     train_run(tiny_data, RunConfig(ModelConfig(embedder="hashing"), TrainConfig(epochs=2)), out=out, cache=tiny_cache)
     return out
+
+
+@pytest.fixture
+def cli_main(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
+    """``cli_main(*args, home=None)`` runs ``python -m recengine ARGS`` through the CLI's own ``main`` in this process
+    (a new interpreter pays the torch import each time): for tests of what a command prints and returns, not of
+    the process boundary. Returns a CompletedProcess with the exit status and the captured stdout and stderr."""
+    import subprocess
+
+    from recengine.cli import main
+
+    def run(*args: object, home: Path | None = None) -> subprocess.CompletedProcess:
+        if home is not None:
+            monkeypatch.setenv("RECENGINE_HOME", str(home))
+        capsys.readouterr()  # only this command's output
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse's refusals exit as the process would
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["recengine", *map(str, args)], code, out, err)
+
+    return run

@@ -23,11 +23,14 @@ def train(args: list[str], env: dict) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not TORCHRUN.exists() and shutil.which("torchrun") is None, reason="torchrun is not installed")
-def test_two_processes_match_one(tiny_data, tmp_path, home):
+def test_two_processes_match_one(tiny_data, tmp_path, home, cli_main):
     env = {**os.environ, "RECENGINE_HOME": str(home)}
     common = ["train", "--data", str(tiny_data), "--embedder", "hashing", "--epochs", "2", "--patience", "5"]
     torchrun = str(TORCHRUN) if TORCHRUN.exists() else shutil.which("torchrun")
-    single = train([sys.executable, "-m", "recengine", *common, "--out", str(tmp_path / "one")], env)
+    # The one-process reference through the CLI's main in this process (no torchrun, so world size 1).
+    one = cli_main(*common, "--out", tmp_path / "one")
+    assert one.returncode == 0 and "Traceback" not in one.stderr, one.stderr[-3000:]
+    single = json.loads(one.stdout)
     double = train([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "recengine", *common,
                     "--out", str(tmp_path / "two")], env)
     # Same global batch and the same clicks per step; only negative sampling and dropout draws differ per rank.

@@ -152,11 +152,11 @@ def cli(*argv: str) -> subprocess.CompletedProcess:
                           env=os.environ.copy(), timeout=600)
 
 
-@pytest.mark.slow  # two fresh interpreters that import torch: ~40 s on a busy two-core machine
-def test_the_cli_scores_a_file_and_refuses_a_bad_one_in_one_line(tiny_data, tmp_path):
+@pytest.mark.slow  # a fresh interpreter that imports torch: ~20 s on a busy two-core machine
+def test_the_cli_scores_a_file_and_refuses_a_bad_one_in_one_line(tiny_data, tmp_path, cli_main):
     rows = dev_impressions(tiny_data)
     good = write_lines(tmp_path / "good.txt", in_order_ranks(rows))
-    done = cli("evaluate", "--prediction", str(good), "--data", str(tiny_data))
+    done = cli_main("evaluate", "--prediction", good, "--data", tiny_data)  # in this process; the refusal: a real one
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert {"model", "random", "oracle", "slices", "baselines", "ci", "prediction"} <= set(result)

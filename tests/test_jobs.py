@@ -116,12 +116,12 @@ def test_training_job_runs_in_its_own_process_and_registers_its_run(finished):
     assert f"job {job_id} done" in jobs.log_path(workspace, job_id).read_text()
 
 
-def test_cancelled_job_leaves_no_run(workspace, store, tiny):
+def test_cancelled_job_leaves_no_run(workspace, store, tiny, cli_main):
     job_id = jobs.submit(workspace, store, "train", {"dataset": tiny, "config": config(**LONG)})
     first_epoch(store, job_id)
     pid = jobs.get(store, job_id)["pid"]
 
-    result = cli("jobs", "cancel", str(job_id), "--wait", home=workspace.home)
+    result = cli_main("jobs", "cancel", str(job_id), "--wait", home=workspace.home)  # the job is a process of its own
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["status"] == "cancelled"
@@ -167,15 +167,16 @@ def test_a_queued_job_whose_process_has_not_exec_d_yet_is_starting_not_dead(work
         stranger.wait()
 
 
-def test_cli_lists_shows_and_refuses(finished):
+def test_cli_lists_shows_and_refuses(finished, cli_main):
+    """The commands through the CLI's main in this process (the job they read ran in a process of its own)."""
     store, job_id, home = finished.store, finished.job_id, finished.workspace.home
     jobs.wait(store, job_id, timeout=WAIT_S)
 
-    listed = cli("jobs", "list", "--json", home=home)
-    shown = cli("jobs", "show", str(job_id), home=home)
-    table = cli("jobs", "list", home=home)
-    done_cancel = cli("jobs", "cancel", str(job_id), home=home)
-    unknown = cli("jobs", "show", "99", home=home)
+    listed = cli_main("jobs", "list", "--json", home=home)
+    shown = cli_main("jobs", "show", str(job_id), home=home)
+    table = cli_main("jobs", "list", home=home)
+    done_cancel = cli_main("jobs", "cancel", str(job_id), home=home)
+    unknown = cli_main("jobs", "show", "99", home=home)
 
     assert listed.returncode == 0, listed.stderr
     [row] = json.loads(listed.stdout)
@@ -266,10 +267,12 @@ def test_estimate_uses_the_measured_throughput_of_the_last_run(finished):
     assert job["estimate_seconds"] == pytest.approx(before.seconds * 2 / 3 + estimate.STARTUP_SECONDS / 3)
 
 
-def test_embedding_job_from_the_cli_fills_the_cache_and_measures_its_speed(workspace, store, tiny, tiny_data):
-    started = cli("embed", "--background", "--data", str(tiny_data), "--embedder", "hashing", home=workspace.home)
-    refused = cli("embed", "--background", "--only-cached", "--data", str(tiny_data), "--embedder", "hashing",
-                  home=workspace.home)
+def test_embedding_job_from_the_cli_fills_the_cache_and_measures_its_speed(workspace, store, tiny, tiny_data,
+                                                                          cli_main):
+    # The commands through the CLI's main in this process; the job they start runs in a process of its own.
+    started = cli_main("embed", "--background", "--data", tiny_data, "--embedder", "hashing", home=workspace.home)
+    refused = cli_main("embed", "--background", "--only-cached", "--data", tiny_data, "--embedder", "hashing",
+                       home=workspace.home)
 
     assert started.returncode == 0, started.stderr
     assert "no embedding measured yet: assumed 3,600 articles/s with hashing" in started.stderr

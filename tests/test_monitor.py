@@ -311,14 +311,14 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
                           env=env, cwd=REPO, timeout=300)
 
 
-def test_the_cli_reports_in_words_and_json(live, prepared):
+def test_the_cli_reports_in_words_and_json(live, prepared, cli_main):
     workspace, store = live
     write_traffic(store, prepared, lagging(prepared))
     words = cli(workspace.home, "--min-items", "50", "--no-trigger")
     assert words.returncode == 0, words.stderr
     assert "new articles CTR  5.00% [" in words.stdout and "old articles CTR  33.33% [" in words.stdout
     assert "below the threshold 0.7" in words.stdout and "arm A (" in words.stdout
-    machine = cli(workspace.home, "--min-items", "1000", "--json")
+    machine = cli_main("monitor", "--min-items", "1000", "--json", home=workspace.home)  # the same, in-process
     assert machine.returncode == 0, machine.stderr
     result = json.loads(machine.stdout)
     assert result["new"]["clicks"] == 12 and result["triggered"] is None
@@ -330,9 +330,9 @@ def test_the_cli_reports_in_words_and_json(live, prepared):
     (["--since", "2026-13-01"], "since must be an ISO time"),
     (["--dataset", "nope"], "unknown dataset 'nope'"),
 ])
-def test_the_cli_refuses_bad_input_with_exit_2_and_one_line(live, args, message):
+def test_the_cli_refuses_bad_input_with_exit_2_and_one_line(live, cli_main, args, message):
     workspace, _ = live
-    done = cli(workspace.home, *args)
+    done = cli_main("monitor", *args, home=workspace.home)  # in-process; a real process: the test above
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr

@@ -5,8 +5,6 @@ groups flowing through a run's evaluation and the CLI."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +18,6 @@ from recengine.eval.evaluate import (
 )
 from recengine.eval.metrics import METRICS, mind_metrics
 from recengine.model.interactions import Interactions
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _toy() -> tuple[Interactions, np.ndarray, np.ndarray, SliceFacts]:
@@ -162,7 +158,7 @@ def test_data_facts_read_seen_users_articles_first_seen_and_categories_from_the_
     assert facts.age_hours.min() == 0.0  # an article first shown in dev is 0 hours old at its first impression
 
 
-def test_a_runs_evaluation_carries_every_group_and_the_cli_prints_them(tiny_run: Path, tiny_cache):
+def test_a_runs_evaluation_carries_every_group_and_the_cli_prints_them(tiny_run: Path, tiny_cache, cli_main):
     from recengine.train.api import evaluate_run
 
     result = evaluate_run(tiny_run, cache=tiny_cache)
@@ -175,10 +171,7 @@ def test_a_runs_evaluation_carries_every_group_and_the_cli_prints_them(tiny_run:
         assert set(entry) == {"impressions", "model", "random", "oracle"}
         assert set(METRICS) <= set(entry["model"]) and entry["oracle"] is not None
     assert json.loads(json.dumps(result))["slice_groups"] == groups
-    done = subprocess.run(
-        [sys.executable, "-m", "recengine", "evaluate", "--run", str(tiny_run), "--cache", str(tiny_cache.folder)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )
+    done = cli_main("evaluate", "--run", tiny_run, "--cache", tiny_cache.folder)  # the CLI's main, in this process
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
     assert printed["slice_groups"] == json.loads(json.dumps(groups))

@@ -27,8 +27,15 @@ def tiny_config(**train) -> RunConfig:
     return RunConfig(ModelConfig(embedder="hashing", dim=32), TrainConfig(**{"epochs": 2, **train}))
 
 
-def test_same_command_gives_the_same_metrics(tiny_data, tiny_cache):
-    first = train_run(tiny_data, tiny_config(), cache=tiny_cache)
+@pytest.fixture(scope="module")
+def watched(tiny_data, tiny_cache) -> tuple:
+    """One run of ``tiny_config()`` and the progress events it sent (shared: each training costs seconds)."""
+    events: list[TrainEvent] = []
+    return train_run(tiny_data, tiny_config(), cache=tiny_cache, progress=events.append), events
+
+
+def test_same_command_gives_the_same_metrics(tiny_data, tiny_cache, watched):
+    first, _ = watched  # (it was watched through a progress callback: watching changes no number either)
     second = train_run(tiny_data, tiny_config(), cache=tiny_cache)
     assert first.metrics["model"] == second.metrics["model"]
     assert [h["train_loss"] for h in first.result.history] == [h["train_loss"] for h in second.result.history]
@@ -150,9 +157,8 @@ def test_early_stopping_keeps_the_best_weights():
     assert torch.equal(net.weight, saved[2])
 
 
-def test_progress_events_arrive_in_order(tiny_data, tiny_cache):
-    events: list[TrainEvent] = []
-    train_run(tiny_data, tiny_config(), cache=tiny_cache, progress=events.append)
+def test_progress_events_arrive_in_order(watched):
+    _, events = watched
     kinds = [e.kind for e in events]
     assert kinds[-1] == "done"
     epochs = [e for e in events if e.kind == "epoch"]

@@ -1,6 +1,8 @@
 """One workspace, three faces: what the CLI makes the store (and so the dashboard) lists, and the reverse.
 
-Each test runs the real CLI in a subprocess against the test's RECENGINE_HOME, as a user would.
+The first test runs the real CLI in subprocesses against the test's RECENGINE_HOME, as a user would; the others
+call the CLI's own ``main`` in this process (fixture ``cli_main``), which runs the same commands on the same store
+without paying the torch import per command.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from recengine.workspace import Workspace
 TINY_FLAGS = ["--embedder", "hashing", "--epochs", "1"]
 
 
-def cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def process(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """The command in a new process, as a user runs it."""
     env = {**os.environ, "RECENGINE_HOME": str(home)}
     done = subprocess.run([sys.executable, "-m", "recengine", *args], capture_output=True, text=True, env=env,
                           timeout=600)
@@ -32,10 +35,23 @@ def cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return done
 
 
-def test_a_cli_generated_dataset_and_trained_run_are_in_the_store(home: Path, tmp_path: Path):
+@pytest.fixture
+def cli(cli_main):
+    """``cli(home, *args, check=True)``: the command through the CLI's ``main`` in this process."""
+
+    def run(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = cli_main(*args, home=home)
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    return run
+
+
+def test_a_cli_generated_dataset_and_trained_run_are_in_the_store(home: Path, tmp_path: Path, cli):
     data, out = tmp_path / "world", tmp_path / "first"
-    cli(home, "data", "generate", "--preset", "tiny", "--seed", "0", "--out", str(data))
-    cli(home, "train", "--data", str(data), "--out", str(out), *TINY_FLAGS)
+    process(home, "data", "generate", "--preset", "tiny", "--seed", "0", "--out", str(data))
+    process(home, "train", "--data", str(data), "--out", str(out), *TINY_FLAGS)
     with Store(Workspace(home).store_path) as store:
         [dataset] = store.datasets()
         assert Path(dataset["path"]) == data.resolve()
@@ -56,7 +72,7 @@ def test_the_same_folder_resolves_to_one_store_dataset(store: Store, tiny_data: 
 
 
 def test_an_unrecorded_run_folder_is_registered_and_shown_with_its_command_line(home: Path, tiny_run: Path,
-                                                                                  tmp_path: Path):
+                                                                                  tmp_path: Path, cli):
     folder = tmp_path / "made elsewhere"
     shutil.copytree(tiny_run, folder)
     registered = json.loads(cli(home, "runs", "register", str(folder)).stdout)
@@ -69,7 +85,7 @@ def test_an_unrecorded_run_folder_is_registered_and_shown_with_its_command_line(
     assert "--epochs 2" in command
 
 
-def test_a_damaged_folder_is_not_registered(home: Path, tiny_run: Path, tmp_path: Path):
+def test_a_damaged_folder_is_not_registered(home: Path, tiny_run: Path, tmp_path: Path, cli):
     folder = tmp_path / "damaged"
     shutil.copytree(tiny_run, folder)
     (folder / "weights.safetensors").write_bytes(b"not weights")
@@ -78,7 +94,7 @@ def test_a_damaged_folder_is_not_registered(home: Path, tiny_run: Path, tmp_path
     assert json.loads(cli(home, "runs", "list", "--json").stdout) == []
 
 
-def test_activate_and_delete_from_the_cli(home: Path, tiny_run: Path):
+def test_activate_and_delete_from_the_cli(home: Path, tiny_run: Path, cli):
     workspace = Workspace(home)
     for name in ("kept", "gone"):
         shutil.copytree(tiny_run, workspace.run(name))
@@ -94,7 +110,7 @@ def test_activate_and_delete_from_the_cli(home: Path, tiny_run: Path):
     assert unknown.returncode == 2 and "unknown run 'nope'" in unknown.stderr
 
 
-def test_a_python_trained_run_is_listed_by_the_cli(home: Path, tiny_data: Path, tiny_cache):
+def test_a_python_trained_run_is_listed_by_the_cli(home: Path, tiny_data: Path, tiny_cache, cli):
     workspace = Workspace(home)
     with Store(workspace.store_path) as store:
         trained = runs.train(workspace, store, tiny_data, RunConfig(ModelConfig(embedder="hashing"),
@@ -105,7 +121,7 @@ def test_a_python_trained_run_is_listed_by_the_cli(home: Path, tiny_data: Path, 
     assert listed[0]["auc"] == pytest.approx(trained["metrics"]["model"]["auc"])
 
 
-def test_data_import_and_list(home: Path, tiny_data: Path):
+def test_data_import_and_list(home: Path, tiny_data: Path, cli):
     imported = json.loads(cli(home, "data", "import", str(tiny_data), "--name", "mine").stdout)
     assert imported["name"] == "mine" and imported["path"] == str(tiny_data.resolve())
     assert "mine" in cli(home, "data", "list").stdout
