@@ -16,8 +16,9 @@ oracle's metrics are computable. Same preset and seed, same bytes.
 
 World version 3 (the default) writes each topic through a large pool of related English words and phrases
 (:data:`recengine.data.world_vocab.TOPIC_WORDS_V3`), holds a third of each pool back until day 6 (vocabulary
-drift: ``DRIFT_SHARE`` of day-6 articles use only those words) and has day-6 articles mention new entities
-whose vectors sit near their topic's old ones. Version 2 (fixed topic words, no drift) stays byte-identical.
+drift: ``DRIFT_SHARE`` of day-6 articles use only those words), has day-6 articles mention new entities
+whose vectors sit near their topic's old ones, and has ``GENERAL_SHARE`` of all articles name only entities of
+no topic, so that the text carries the topic the graph cannot. Version 2 (fixed topic words, no drift) stays byte-identical.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ WORLD_VERSIONS = (2, 3)
 DEFAULT_WORLD_VERSION = 3
 DRIFT_SHARE = 0.6  # v3: share of day-6 articles written only in their topic's drift words
 LATE_MENTION_SHARE = 0.5  # v3: share of a day-6 article's mentions replaced by entities new on day 6
+GENERAL_ENTITIES = 40  # v3: entities every topic names (countries, big institutions), as MIND's "United States"
+GENERAL_SHARE = 0.4  # v3: share of articles that mention only general entities: their topic is in their words alone
 DAY = 86_400
 START = np.datetime64("2019-11-09T00:00:00", "s")  # first train day (day 1); dev is day 6
 TRAIN_DAYS = (1, 2, 3, 4, 5)
@@ -294,7 +297,34 @@ def build_world(size: WorldSize, seed: int, model: ClickModel | None = None, wor
     )
     if world_version == 3:
         _add_late_entities(world, sub_dir, pool_sizes, rng)
+        _add_general_entities(world, rng)
     return world
+
+
+def _add_general_entities(world: World, rng: np.random.Generator) -> None:
+    """v3: a pool of :data:`GENERAL_ENTITIES` entities with no topic (vectors in no topic's direction), and
+    :data:`GENERAL_SHARE` of the articles mention only them.
+
+    Without it every article names 1-3 entities of its own subcategory, so the graph view reads the topic as
+    well as the text does and a text view adds nothing (measured on demo: the model without text scored 0.7622
+    dev AUC against 0.7603 with MiniLM). Real articles often name only broad entities; for those the topic is in
+    the words alone. No reader favours a general entity.
+    """
+    n_old = len(world.entity_labels)
+    types = rng.choice(np.array(["O", "G"]), size=GENERAL_ENTITIES).tolist()
+    world.entity_subcategory = np.concatenate([world.entity_subcategory, np.full(GENERAL_ENTITIES, -1)])
+    world.entity_vectors = np.concatenate(
+        [world.entity_vectors, _unit(rng.normal(size=(GENERAL_ENTITIES, ENTITY_DIM))).astype(np.float32)])
+    world.entity_labels += [_entity_label(n_old + i, t) for i, t in enumerate(types)]
+    world.entity_types += types
+    world.extra["general_entities"] = GENERAL_ENTITIES
+    chosen = np.flatnonzero(rng.random(len(world.article_subcategory)) < GENERAL_SHARE)
+    ents = world.article_entities[chosen]
+    general = n_old + rng.integers(0, GENERAL_ENTITIES, size=ents.shape)
+    world.article_entities[chosen] = _dedupe_rows(np.where(ents >= 0, general, -1))
+    # Favourite keys are user * n_entities + entity: re-key them for the grown entity count.
+    users, old = np.divmod(world.user_favourites, n_old)
+    world.user_favourites = np.sort(users * len(world.entity_labels) + old)
 
 
 def _add_late_entities(world: World, sub_dir: np.ndarray, pool_sizes: np.ndarray, rng: np.random.Generator) -> None:
@@ -761,6 +791,7 @@ def simulate(preset: str, seed: int, model: ClickModel | None = None,
         meta["world_version"] = 3
         meta["drift_articles"] = sorted(news_ids[np.flatnonzero(world.extra["drift"])].tolist())
         meta["late_entities"] = world.extra["late_entities"]
+        meta["general_entities"] = world.extra["general_entities"]
     return Simulation(world, news_ids, user_ids, splits, probabilities["dev"], meta)
 
 
