@@ -193,8 +193,9 @@ def _evaluation(blocks: Mapping[tuple[str, str], dict]) -> dict:
 SHIPPED_ZERO_SHOT = Path(__file__).parent / "resources" / "zero_shot_demo.json"
 
 
-def read_zero_shot(path: str | Path) -> dict | None:
-    """The benchmark's JSON object, or None when the file does not exist."""
+def read_benchmark_json(path: str | Path, script: str, key: str) -> dict | None:
+    """The JSON object ``benchmarks/<script>`` prints, kept at ``path`` (it must hold the mapping ``key``), or None
+    when the file does not exist."""
     path = Path(path)
     if not path.is_file():
         return None
@@ -202,9 +203,14 @@ def read_zero_shot(path: str | Path) -> dict | None:
         result = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"not valid JSON ({exc})", path=path) from None
-    if not isinstance(result, dict) or not isinstance(result.get("methods"), dict):
-        raise InputError("expected the JSON object benchmarks/zero_shot.py prints (with 'methods')", path=path)
+    if not isinstance(result, dict) or not isinstance(result.get(key), dict):
+        raise InputError(f"expected the JSON object benchmarks/{script} prints (with '{key}')", path=path)
     return result
+
+
+def read_zero_shot(path: str | Path) -> dict | None:
+    """The zero-shot benchmark's JSON object, or None when the file does not exist."""
+    return read_benchmark_json(path, "zero_shot.py", "methods")
 
 
 def zero_shot_rows(result: Mapping, slice_name: str = ZERO_SHOT_SLICE) -> list[dict]:

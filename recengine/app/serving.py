@@ -8,17 +8,16 @@ other.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
 from recengine.app import runs
 from recengine.data.mind import MindDataset, load_dataset
 from recengine.data.store import Store
-from recengine.errors import InputError
 from recengine.serve.accelerate import check_inference
 from recengine.serve.coldstart import CLICKS_CROSSOVER  # noqa: F401 (the pages show it)
 from recengine.serve.service import RecommenderService
+from recengine.tables import read_benchmark_json
 from recengine.text import TextEmbedder
 from recengine.train.runs import load_run
 
@@ -64,13 +63,4 @@ def cold_start(service: RecommenderService, *, categories: Sequence[str] = (), i
 
 def cold_start_curve(path: str | Path = SHIPPED_COLD_START) -> dict | None:
     """The cold-start benchmark's JSON object (AUC and nDCG@10 per method at 0, 1, 3, 5 clicks), None when absent."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        result = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid JSON ({exc})", path=path) from None
-    if not isinstance(result, dict) or not isinstance(result.get("revealed"), dict):
-        raise InputError("expected the JSON object benchmarks/cold_start.py prints (with 'revealed')", path=path)
-    return result
+    return read_benchmark_json(path, "cold_start.py", "revealed")

@@ -201,15 +201,7 @@ TOPIC_WORDS_V3: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 # Generic phrasings: no template word carries a topic, so the topic lives only in the pool words.
-TITLE_TEMPLATES_V3 = (
-    "{E} {verb} {adj} {w1} ahead of {w2}",
-    "Why the {w1} matters for {E}",
-    "{E}: {adj} {w1} sparks {w2} debate",
-    "{w1} and {w2}: what {E} said next",
-    "{E} {verb} {w1} as {w2} looms",
-    "The {adj} {w1} that {E} did not see coming",
-    "{adj} {w1} puts {E} in the spotlight",
-    "{E} and the {w1}: {w2} explained",
+TITLE_TEMPLATES_V3 = TITLE_TEMPLATES + (
     "What the {w1} means for {w2}, according to {E}",
     "{E} {verb} {w1}, and {w2} may be next",
     "Inside the {adj} {w1}: {E} on {w2}",
