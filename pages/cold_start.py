@@ -109,7 +109,9 @@ st.subheader("Measured: how each way of stating interests does as clicks arrive"
 with _ui.boundary("reading the cold-start benchmark") as measured:
     curve = serving.cold_start_curve()
 if measured.ok:
-    _ui.chart(plots.cold_start_chart(curve), key="cold-start-curve")
+    for metric, column in zip(("auc", "ndcg@10"), st.columns(2)):
+        with column:
+            _ui.chart(plots.cold_start_chart(curve, metric), key=f"cold-start-curve-{metric}")
     if curve:
         st.caption(f"benchmarks/cold_start.py on the {curve.get('preset')} world ({curve.get('embedder')} text, "
                    f"{curve.get('epochs_trained')} epochs): dev users never seen in training, picks = their true top "
