@@ -49,7 +49,8 @@ def open_service(
                               run_id=recorded["run_id"] if recorded else None, **options)
 
 
-# benchmarks/cold_start.py --preset demo --epochs 3 (hashing, seed 0): the curve the Cold start page draws.
+# benchmarks/cold_start.py --preset demo --embedder minilm --epochs 6 (world v3, seed 0): the curve the Cold start
+# page draws.
 SHIPPED_COLD_START = Path(__file__).resolve().parent.parent / "resources" / "cold_start_demo.json"
 
 
