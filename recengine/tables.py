@@ -189,7 +189,7 @@ def _evaluation(blocks: Mapping[tuple[str, str], dict]) -> dict:
 
 
 # benchmarks/zero_shot.py --preset demo --embedder minilm (seed 0, the defaults), measured on a 2-core CPU on
-# 2026-11-22: what the dashboard shows until the workspace has its own result.
+# 2026-12-02 on world v3: what the dashboard shows until the workspace has its own result.
 SHIPPED_ZERO_SHOT = Path(__file__).parent / "resources" / "zero_shot_demo.json"
 
 
