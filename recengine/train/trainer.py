@@ -38,6 +38,10 @@ from recengine.train import distributed, losses, negatives
 from recengine.train.distributed import SINGLE, Context
 from recengine.train.runs import split_view
 
+# The auxiliary category task's weight when the setting is auto: benchmarks/ablation.py on demo (world v3, three
+# seeds) measured it against no task (README, Quality).
+AUTO_CATEGORY_WEIGHT = 0.3
+
 
 @dataclass
 class TrainEvent:
@@ -476,19 +480,25 @@ class Trainer:
         self.device = torch.device(distributed.device_for(resolve_device(config.train.device), context))
         torch.manual_seed(config.train.seed)
         self.net = net if net is not None else self.new_network()
-        self.categories, self.category_head = self._category_task()
+        self.categories, self.category_head, self.category_weight = self._category_task()
 
-    def _category_task(self) -> tuple[np.ndarray | None, CategoryHead | None]:
-        """Category index per catalogue row and the auxiliary head, or (None, None) when the task is off;
-        refused when train's articles name fewer than two categories."""
-        if not self.config.train.category_aux_weight:
-            return None, None
+    def _category_task(self) -> tuple[np.ndarray | None, CategoryHead | None, float]:
+        """Category index per catalogue row, the auxiliary head and its loss weight, or (None, None, 0) when the task
+        is off. The weight
+        auto (None) is :data:`AUTO_CATEGORY_WEIGHT` with at least two categories and off with fewer; a weight asked
+        for is refused when train's articles name fewer than two categories."""
+        asked = self.config.train.category_aux_weight
+        if asked == 0:
+            return None, None, 0.0
         names = self.prepared.catalog.frame["category"].fillna("").astype(str)
         codes, uniques = pd.factorize(names.where(names != "", None))
         if len(uniques) < 2:
+            if asked is None:
+                return None, None, 0.0
             raise InputError(f"category_aux_weight needs articles of at least two categories; train's news.tsv has "
                              f"{len(uniques)}", path=self.prepared.dataset_root or None)
-        return codes.astype(np.int64), CategoryHead(self.config.model.dim, len(uniques)).to(self.device)
+        head = CategoryHead(self.config.model.dim, len(uniques)).to(self.device)
+        return codes.astype(np.int64), head, AUTO_CATEGORY_WEIGHT if asked is None else float(asked)
 
     def new_network(self) -> RecommenderNet:
         """A fresh network; the articles and users of the train split count as trained."""
@@ -611,7 +621,7 @@ class Trainer:
                    if oversample else None)
         loss = self._loss(logits, rows_scored, pos_weight, weights)
         if self.category_head is not None:
-            loss = loss + cfg.category_aux_weight * self._category_loss(articles, vectors, data, stats)
+            loss = loss + self.category_weight * self._category_loss(articles, vectors, data, stats)
         return loss
 
     def _harden(self, raw: dict[str, np.ndarray], samples: np.ndarray, data: FitData) -> None:
