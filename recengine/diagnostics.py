@@ -295,7 +295,8 @@ def saturation_configs(names: Sequence[str] | None = None) -> dict[str, RunConfi
     def config(scoring: str, temperature: float) -> RunConfig:
         return RunConfig(
             ModelConfig(scoring=scoring, temperature=temperature, output_relu=True, dim=256),
-            TrainConfig(loss="bce", bce_on_probabilities=True, schedule="none", warmup=0.0),
+            # seeds/001 had no auxiliary task: the demonstration trains without it
+            TrainConfig(loss="bce", bce_on_probabilities=True, schedule="none", warmup=0.0, category_aux_weight=0.0),
         )
 
     configs = {"broken": config("dot", 1.0), "x10": config("cosine", 0.1), "fixed": config("cosine", 0.5)}

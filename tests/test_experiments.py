@@ -21,7 +21,7 @@ from recengine.tables import stored_comparison
 from recengine.train.runs import check_run
 from recengine.workspace import Workspace
 
-BASE = RunConfig(ModelConfig(embedder="hashing"), TrainConfig(epochs=1))
+BASE = RunConfig(ModelConfig(embedder="hashing"), TrainConfig(epochs=2))  # tiny v3's cold users need a second epoch
 GRID = {"fusions": ["concat", "attention"], "temperatures": [0.5]}
 
 
@@ -60,8 +60,8 @@ def test_every_grid_cell_is_a_registered_run_that_can_be_loaded_and_activated(gr
     assert [(r["fusion"], r["temperature"]) for r in rows] == [("concat", 0.5), ("attention", 0.5)]
     ids = [r["run_id"] for r in rows]
     assert len(set(ids)) == 2 and result["status"] == "complete"
-    # One epoch already beats the random scorer in every cell and on every slice (measured on tiny: AUC 0.58-0.64
-    # against random 0.53, slices 0.59-0.68) and stays below the oracle (0.87).
+    # Two epochs beat the random scorer in every cell and on every slice and stay below the oracle (on tiny v3 one
+    # epoch left the cold users' slice at 0.525).
     for row in rows:
         assert row["random_auc"] + 0.03 < row["auc"] < row["oracle_auc"]
         assert min(row["warm_auc"], row["new_articles_auc"], row["cold_users_auc"]) > 0.55

@@ -17,8 +17,8 @@ oracle's metrics are computable. Same preset and seed, same bytes.
 World version 3 (the default) writes each topic through a large pool of related English words and phrases
 (:data:`recengine.data.world_vocab.TOPIC_WORDS_V3`), holds a third of each pool back until day 6 (vocabulary
 drift: ``DRIFT_SHARE`` of day-6 articles use only those words), has day-6 articles mention new entities
-whose vectors sit near their topic's old ones, and has ``GENERAL_SHARE`` of all articles name only entities of
-no topic, so that the text carries the topic the graph cannot. Version 2 (fixed topic words, no drift) stays byte-identical.
+whose vectors sit near their topic's old ones, and has a share of all articles (``WorldSize.general_share``: 0.4,
+tiny 0) name only entities of no topic, so that the text carries the topic the graph cannot. Version 2 (fixed topic words, no drift) stays byte-identical.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ DEFAULT_WORLD_VERSION = 3
 DRIFT_SHARE = 0.6  # v3: share of day-6 articles written only in their topic's drift words
 LATE_MENTION_SHARE = 0.5  # v3: share of a day-6 article's mentions replaced by entities new on day 6
 GENERAL_ENTITIES = 40  # v3: entities every topic names (countries, big institutions), as MIND's "United States"
-GENERAL_SHARE = 0.4  # v3: share of articles that mention only general entities: their topic is in their words alone
 DAY = 86_400
 START = np.datetime64("2019-11-09T00:00:00", "s")  # first train day (day 1); dev is day 6
 TRAIN_DAYS = (1, 2, 3, 4, 5)
@@ -75,11 +74,14 @@ class WorldSize:
     history: tuple[int, int]  # pre-period history length of a returning user
     new_user_share: float = 0.15  # users who appear only on day 6 (cold start)
     cold_history: tuple[int, int] = (0, 6)
+    # v3: share of articles that mention only general entities: their topic is in their words alone. tiny keeps 0,
+    # so that the tests' few hashing epochs learn the topic from the entities too.
+    general_share: float = 0.4
 
 
 PRESETS: dict[str, WorldSize] = {
     "tiny": WorldSize(articles=600, users=160, train_impressions=900, dev_impressions=300,
-                      candidates=(30, 50), history=(3, 15)),
+                      candidates=(30, 50), history=(3, 15), general_share=0.0),
     # ~10 clicks per warm article: enough to learn an article's appeal, the part only the ID view sees.
     "demo": WorldSize(articles=3_000, users=4_000, train_impressions=30_000, dev_impressions=8_000,
                       candidates=(20, 50), history=(10, 50)),
@@ -297,13 +299,14 @@ def build_world(size: WorldSize, seed: int, model: ClickModel | None = None, wor
     )
     if world_version == 3:
         _add_late_entities(world, sub_dir, pool_sizes, rng)
-        _add_general_entities(world, rng)
+        if size.general_share > 0:  # skipped, not drawn with a zero share: tiny's stream stays as it was
+            _add_general_entities(world, size.general_share, rng)
     return world
 
 
-def _add_general_entities(world: World, rng: np.random.Generator) -> None:
+def _add_general_entities(world: World, share: float, rng: np.random.Generator) -> None:
     """v3: a pool of :data:`GENERAL_ENTITIES` entities with no topic (vectors in no topic's direction), and
-    :data:`GENERAL_SHARE` of the articles mention only them.
+    ``share`` of the articles (the preset's ``general_share``) mention only them.
 
     Without it every article names 1-3 entities of its own subcategory, so the graph view reads the topic as
     well as the text does and a text view adds nothing (measured on demo: the model without text scored 0.7622
@@ -318,7 +321,7 @@ def _add_general_entities(world: World, rng: np.random.Generator) -> None:
     world.entity_labels += [_entity_label(n_old + i, t) for i, t in enumerate(types)]
     world.entity_types += types
     world.extra["general_entities"] = GENERAL_ENTITIES
-    chosen = np.flatnonzero(rng.random(len(world.article_subcategory)) < GENERAL_SHARE)
+    chosen = np.flatnonzero(rng.random(len(world.article_subcategory)) < share)
     ents = world.article_entities[chosen]
     general = n_old + rng.integers(0, GENERAL_ENTITIES, size=ents.shape)
     world.article_entities[chosen] = _dedupe_rows(np.where(ents >= 0, general, -1))
@@ -773,7 +776,8 @@ def simulate(preset: str, seed: int, model: ClickModel | None = None,
         "generator_version": GENERATOR_VERSION,
         "preset": preset,
         "seed": seed,
-        "size": asdict(size),
+        # general_share is v3's: v2's meta.json stays as it was
+        "size": {k: v for k, v in asdict(size).items() if world_version == 3 or k != "general_share"},
         "click_model": {**asdict(world.model), "bias": round(world.bias, 6)},
         "train_days": [str((START + np.timedelta64((d - 1) * DAY, "s")).astype("datetime64[D]")) for d in TRAIN_DAYS],
         "dev_day": str(dev_start.astype("datetime64[D]")),
@@ -791,7 +795,7 @@ def simulate(preset: str, seed: int, model: ClickModel | None = None,
         meta["world_version"] = 3
         meta["drift_articles"] = sorted(news_ids[np.flatnonzero(world.extra["drift"])].tolist())
         meta["late_entities"] = world.extra["late_entities"]
-        meta["general_entities"] = world.extra["general_entities"]
+        meta["general_entities"] = world.extra.get("general_entities", 0)
     return Simulation(world, news_ids, user_ids, splits, probabilities["dev"], meta)
 
 
