@@ -4,15 +4,12 @@ and a folder swap. Afterwards the previous run, the store and the archive are in
 Kill points are chosen from what the process has reached (its progress lines on stderr, or a ``.staging`` folder
 appearing) plus a seeded random delay, so every phase is hit on a fast or a slow machine; nothing in the library
 is slowed down or hooked for the test. The steps of a folder swap and of an update's commit, microseconds apart,
-are hit exactly by a process that kills itself right after its k-th rename. Those update processes are forked
-from a server that has imported torch and PyG once (multiprocessing's forkserver): each is still a process of its
-own, killed with SIGKILL, without paying the imports nine times.
+are hit exactly by a process that kills itself right after its k-th rename.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import random
 import shutil
@@ -283,7 +280,6 @@ def test_killing_an_update_anywhere_then_running_it_again_consumes_the_input_onc
 
 # Runs an update in a real process that SIGKILLs itself right after its k-th step: a rename or removal of the
 # journal, the staged child, the archive manifest, the archive entry, the output or the run it replaces.
-# Executed (``exec``) in a process forked from the forkserver below; ARGV and STDERR are its globals.
 STEPPED_UPDATE = """
 import os, signal, sys
 from pathlib import Path
@@ -291,9 +287,7 @@ from pathlib import Path
 from recengine.text import EmbeddingCache
 from recengine.train.incremental import update_run
 
-with open(STDERR, "w") as err:  # the process's own stderr: a file the test reads afterwards
-    os.dup2(err.fileno(), 2)
-parent, new, out, archive, cache, kill_at, force = ARGV
+parent, new, out, archive, cache, kill_at, force = sys.argv[1:]
 out, archive, kill_at = Path(out).resolve(), Path(archive).resolve(), int(kill_at)
 real_replace, real_unlink = os.replace, os.unlink
 steps = 0
@@ -339,41 +333,21 @@ FRESH_STEPS = ["journal (staging)", "staged child", "archive manifest", "journal
 FORCE_STEPS = FRESH_STEPS[:4] + ["old run moved aside"] + FRESH_STEPS[4:]
 
 
-@pytest.fixture(scope="module")
-def forked() -> multiprocessing.context.BaseContext:
-    """Processes forked from a server that imported the update's libraries once (and never ran torch, so forking
-    it is safe)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "torch_geometric", "recengine.train.incremental"])
-    return context
-
-
-def stepped_update(context, argv: list, stderr: Path) -> tuple[int, str]:
-    """STEPPED_UPDATE with ``argv`` in a forked process: its exit code (-9 when it killed itself) and stderr."""
-    process = context.Process(target=exec, args=(STEPPED_UPDATE, {"ARGV": [str(a) for a in argv],
-                                                                 "STDERR": str(stderr)}))
-    process.start()
-    process.join(timeout=300)
-    if process.exitcode is None:
-        process.kill()
-        raise AssertionError(f"the stepped update did not end; stderr: {stderr.read_text()[-3000:]}")
-    return process.exitcode, stderr.read_text(errors="replace")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("force,kill_at", [(False, k) for k in range(1, len(FRESH_STEPS) + 1)] + [(True, 5), (True, 6)])
 def test_an_update_killed_after_each_step_is_undone_or_finished(runs_dir, morning, tiny_run, tiny_cache, tmp_path,
-                                                                forked, force, kill_at):
+                                                                force, kill_at):
     steps = FORCE_STEPS if force else FRESH_STEPS
     parent, out, archive = runs_dir / "good", runs_dir / "updated", tmp_path / "archive"
     if force:
         shutil.copytree(tiny_run, out)  # a run that --force replaces
     out_before = folder_digest(out) if force else None
     parent_before, input_before = folder_digest(parent), folder_digest(morning)
-    code, stderr = stepped_update(forked, [parent, morning, out, archive, tiny_cache.folder, kill_at,
-                                           "force" if force else "-"], tmp_path / "stderr.txt")
-    assert code == -signal.SIGKILL, stderr[-3000:]
-    assert f"step {kill_at}:" in stderr and f"step {kill_at + 1}:" not in stderr
+    done = subprocess.run([PYTHON, "-c", STEPPED_UPDATE, parent, morning, out, archive, tiny_cache.folder,
+                           str(kill_at), "force" if force else "-"], cwd=REPO, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+    assert f"step {kill_at}:" in done.stderr and f"step {kill_at + 1}:" not in done.stderr
     assert folder_digest(parent) == parent_before and folder_digest(morning) == input_before
     committed = kill_at >= steps.index("journal (commit)") + 1
     if not committed:  # nothing visible changed: no child (or the old run, byte for byte), no archive entry
