@@ -46,7 +46,7 @@ def test_a_run_row_carries_its_settings_selection_metrics_and_costs(store, tiny_
     row = experiment_table(store).set_index("run_id").loc[run_id]
     meta, metrics = read(tiny_run / "meta.json"), read(tiny_run / "metrics.json")
     best = next(e for e in read(tiny_run / "history.json") if e["epoch"] == meta["best_epoch"])
-    assert row["configuration"] == "embedder=hashing, epochs=2"  # the tiny run's only changes (conftest)
+    assert row["configuration"] == "embedder=hashing, epochs=2, category_aux_weight=0.0"  # the tiny run's only changes (conftest)
     assert row["selected_on"] == "validation"
     assert row["selection_auc"] == best["valid"]["auc"]
     assert row["auc"] == metrics["model"]["auc"] and row["mrr"] == metrics["model"]["mrr"]
